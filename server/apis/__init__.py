@@ -1,0 +1,1 @@
+"""One module per provider API, plus the shared request → reply pipeline."""

@@ -1,0 +1,44 @@
+"""What OpenAI's two APIs (Chat Completions and Responses) share: errors and headers."""
+
+from typing import Any
+
+from server import ids
+from server.apis.base import ApiModule
+from server.errors import ApiError
+
+INVALID_JSON_MESSAGE = (
+    "We could not parse the JSON body of your request. (HINT: This likely means you aren't "
+    "using your HTTP library correctly. The OpenAI API expects a JSON payload, but what was "
+    "sent was not valid JSON. If you have trouble figuring out how to fix this, please "
+    "contact us through our help center at help.openai.com.)"
+)
+
+
+def error_object(error: ApiError) -> dict[str, Any]:
+    """OpenAI's error envelope (reference §2.8), before a stream or inside one (§2.5f)."""
+    return {
+        "error": {
+            "message": error.message,
+            "type": error.openai_type,
+            "param": error.param,
+            "code": error.code,
+        }
+    }
+
+
+class OpenAIApi(ApiModule):
+    request_id_header = "x-request-id"
+
+    def new_request_id(self) -> str:
+        return ids.openai_request_id()
+
+    def error_body(self, error: ApiError, request_id: str) -> dict[str, Any]:
+        return error_object(error)
+
+    def invalid_json(self, detail: str) -> ApiError:
+        return ApiError(400, INVALID_JSON_MESSAGE)
+
+
+def obfuscation_pool(size: int = 64) -> list[bytes]:
+    """Random padding strings, made once; real padding varies in length per event."""
+    return [ids.obfuscation(1 + (i * 7) % 15).encode() for i in range(size)]

@@ -1,0 +1,53 @@
+"""Identifiers in the shapes the real providers use (wire-format reference §2.7, §3.6, §4.6)."""
+
+import random
+import string
+
+_ALNUM = string.ascii_letters + string.digits
+_HEX = "0123456789abcdef"
+_random = random.Random()
+
+
+def _pick(alphabet: str, n: int) -> str:
+    return "".join(_random.choices(alphabet, k=n))
+
+
+def chat_completion_id() -> str:
+    return "chatcmpl-" + _pick(_ALNUM, 29)
+
+
+def openai_tool_call_id() -> str:
+    return "call_" + _pick(_ALNUM, 24)
+
+
+def openai_request_id() -> str:
+    return "req_" + _pick(_HEX, 32)
+
+
+def system_fingerprint() -> str:
+    return "fp_" + _pick(_HEX, 10)
+
+
+def anthropic_message_id() -> str:
+    return "msg_01" + _pick(_ALNUM, 22)
+
+
+def anthropic_tool_use_id() -> str:
+    return "toolu_01" + _pick(_ALNUM, 22)
+
+
+def anthropic_request_id() -> str:
+    return "req_011" + _pick(_ALNUM, 21)
+
+
+def response_id() -> str:
+    return "resp_" + _pick(_HEX, 50)
+
+
+def response_item_id(prefix: str) -> str:
+    """``msg_``, ``fc_`` or ``rs_`` followed by 50 hex digits."""
+    return prefix + "_" + _pick(_HEX, 50)
+
+
+def obfuscation(n: int) -> str:
+    return _pick(_ALNUM, n)

@@ -1,0 +1,61 @@
+"""The neutral request: what every API's request body means to the scenario engine.
+
+Each API module turns its own body into a ``NeutralRequest``; matching and reply
+planning see only this, so a scenario written once serves all three APIs.
+"""
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+Api = Literal["chat", "messages", "responses"]
+Role = Literal["system", "user", "assistant", "tool"]
+
+
+@dataclass(slots=True)
+class Message:
+    """One conversation turn, flattened to text.
+
+    ``tool_result`` marks a message that carries a tool's output back to the model
+    (a Chat ``tool`` message, an Anthropic ``tool_result`` block, a Responses
+    ``function_call_output`` item).
+    """
+
+    role: Role
+    text: str = ""
+    tool_calls: tuple[str, ...] = ()
+    tool_result: bool = False
+
+
+@dataclass(slots=True)
+class NeutralRequest:
+    api: Api
+    model: str
+    messages: list[Message]
+    system: str = ""
+    tools: tuple[str, ...] = ()
+    stream: bool = False
+    include_usage: bool = False
+    max_tokens: int | None = None
+    stop: tuple[str, ...] = ()
+    headers: Mapping[str, str] = field(default_factory=dict)
+    body: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def last_user_message(self) -> str:
+        for message in reversed(self.messages):
+            if message.role == "user" and not message.tool_result:
+                return message.text
+        return ""
+
+    @property
+    def turn(self) -> int:
+        """How many assistant turns the conversation already holds."""
+        return sum(1 for message in self.messages if message.role == "assistant")
+
+    @property
+    def ends_with_tool_result(self) -> bool:
+        return bool(self.messages) and self.messages[-1].tool_result
+
+    def conversation_text(self) -> str:
+        return "\n".join([self.system, *(m.text for m in self.messages)])

@@ -1,0 +1,305 @@
+"""The scenario format, validated with pydantic.
+
+Fields that accept several shapes (``api: chat`` or ``api: [chat, messages]``, ``turn: 2``
+or ``turn: {min: 1}``) are normalised by ``before`` validators, so error locations stay
+plain paths such as ``replies[1].tool_calls[0].arguments`` rather than pydantic's
+union branch names.
+"""
+
+import json
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    NonNegativeFloat,
+    NonNegativeInt,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
+
+ApiName = Literal["chat", "messages", "responses"]
+FinishReason = Literal[
+    "stop", "length", "tool_calls", "content_filter", "refusal", "stop_sequence", "pause_turn"
+]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _as_list(value: Any) -> Any:
+    return [value] if isinstance(value, str) else value
+
+
+def _check_regex(value: str | None) -> str | None:
+    if value is not None:
+        try:
+            re.compile(value)
+        except re.error as exc:
+            raise ValueError(f"not a valid regular expression: {exc}") from None
+    return value
+
+
+class TurnRange(Strict):
+    min: NonNegativeInt | None = None
+    max: NonNegativeInt | None = None
+
+
+class Match(Strict):
+    """Conditions on the request; every condition given must hold."""
+
+    model: str | None = Field(None, description="Model name, exact or a glob such as 'gpt-4*'.")
+    api: list[ApiName] | None = Field(None, description="chat, messages, responses, or a list.")
+    last_user_message: str | None = Field(
+        None, description="Regex searched in the last user message."
+    )
+    contains: str | None = Field(
+        None, description="Case-insensitive substring of any message or the system prompt."
+    )
+    system: str | None = Field(None, description="Regex searched in the system prompt.")
+    headers: dict[str, str] | None = Field(None, description="Header name to regex.")
+    tools: list[str] | None = Field(None, description="Tool names that must all be offered.")
+    tool_result: bool | None = Field(
+        None, description="Whether the conversation's last message is a tool result."
+    )
+    turn: TurnRange | None = Field(
+        None, description="Assistant turns so far: a number or {min, max}."
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _endpoint_alias(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "endpoint" in data:
+            data = dict(data)
+            if "api" in data:
+                raise ValueError("give either 'api' or 'endpoint', not both")
+            data["api"] = data.pop("endpoint")
+        return data
+
+    _api_list = field_validator("api", "tools", mode="before")(_as_list)
+    _regexes = field_validator("last_user_message", "system")(_check_regex)
+
+    @field_validator("headers")
+    @classmethod
+    def _header_regexes(cls, value: dict[str, str] | None) -> dict[str, str] | None:
+        if value is not None:
+            for pattern in value.values():
+                _check_regex(pattern)
+            value = {name.lower(): pattern for name, pattern in value.items()}
+        return value
+
+    @field_validator("turn", mode="before")
+    @classmethod
+    def _turn_number(cls, value: Any) -> Any:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return {"min": value, "max": value}
+        return value
+
+
+_CHUNKING_SCHEMA = {
+    "description": "'words' (default), 'none', {chars: N}, or an explicit list of content chunks.",
+    "anyOf": [
+        {"enum": ["words", "none"]},
+        {
+            "type": "object",
+            "properties": {"chars": {"type": "integer", "minimum": 1}},
+            "required": ["chars"],
+            "additionalProperties": False,
+        },
+        {"type": "array", "items": {"type": "string"}},
+    ],
+}
+
+
+class Delivery(Strict):
+    """How a reply is paced and split into stream events."""
+
+    chunking: Annotated[Any, WithJsonSchema(_CHUNKING_SCHEMA)] = "words"
+    ttft_ms: NonNegativeFloat | None = Field(None, description="Time to the first token.")
+    itl_ms: NonNegativeFloat | None = Field(None, description="Time between tokens.")
+    jitter_ms: NonNegativeFloat | None = Field(
+        None, description="Uniform jitter added to every gap, plus or minus."
+    )
+    seed: int | None = Field(
+        None, description="Seed for jitter; the same seed gives the same schedule."
+    )
+
+    @field_validator("chunking", mode="before")
+    @classmethod
+    def _chunking(cls, value: Any) -> Any:
+        if value in ("words", "none"):
+            return value
+        if isinstance(value, dict):
+            if set(value) != {"chars"}:
+                raise ValueError("must be 'words', 'none', {chars: N} or a list of strings")
+            size = value["chars"]
+            if not isinstance(size, int) or isinstance(size, bool) or size < 1:
+                raise ValueError("chars must be a positive integer")
+            return {"chars": size}
+        if isinstance(value, list) and all(isinstance(chunk, str) for chunk in value):
+            return list(value)
+        raise ValueError("must be 'words', 'none', {chars: N} or a list of strings")
+
+    def merged_over(self, base: "Delivery | None") -> "Delivery":
+        """This delivery's explicitly set fields layered over ``base``."""
+        if base is None:
+            return self
+        return base.model_copy(update={name: getattr(self, name) for name in self.model_fields_set})
+
+
+class ToolCallSpec(Strict):
+    name: str = Field(min_length=1)
+    arguments: Annotated[
+        Any,
+        WithJsonSchema(
+            {
+                "description": "An object, or a string holding a JSON object.",
+                "anyOf": [{"type": "object"}, {"type": "string"}],
+            }
+        ),
+    ] = None
+    id: str | None = Field(
+        None, description="Tool call id; generated in the API's shape if absent."
+    )
+    fragments: list[str] | None = Field(
+        None, description="Explicit argument fragments; they must concatenate to the arguments."
+    )
+
+    @field_validator("arguments", mode="before")
+    @classmethod
+    def _arguments(cls, value: Any) -> Any:
+        if value is None or isinstance(value, dict):
+            return value
+        if isinstance(value, str):
+            try:
+                parsed = json.loads(value)
+            except ValueError:
+                raise ValueError("must be an object or a JSON string") from None
+            if not isinstance(parsed, dict):
+                raise ValueError("must be an object or a JSON string holding an object")
+            return value
+        raise ValueError("must be an object or a JSON string")
+
+    @model_validator(mode="after")
+    def _fragments_match(self) -> "ToolCallSpec":
+        if self.fragments is not None:
+            joined = "".join(self.fragments)
+            if self.arguments is None:
+                try:
+                    parsed = json.loads(joined)
+                except ValueError:
+                    raise ValueError("fragments must concatenate to a JSON object") from None
+                if not isinstance(parsed, dict):
+                    raise ValueError("fragments must concatenate to a JSON object")
+            elif isinstance(self.arguments, str) and joined != self.arguments:
+                raise ValueError("fragments must concatenate exactly to the arguments string")
+            elif isinstance(self.arguments, dict) and _loads_or_none(joined) != self.arguments:
+                raise ValueError("fragments must concatenate to JSON equal to the arguments")
+        return self
+
+    def arguments_text(self) -> str:
+        """The arguments exactly as they go on the wire."""
+        if self.fragments is not None:
+            return "".join(self.fragments)
+        if isinstance(self.arguments, str):
+            return self.arguments
+        return json.dumps(self.arguments or {}, ensure_ascii=False)
+
+
+def _loads_or_none(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError:
+        return None
+
+
+class UsageSpec(Strict):
+    """Token counts to report instead of the computed ones."""
+
+    input_tokens: NonNegativeInt | None = None
+    output_tokens: NonNegativeInt | None = None
+    reasoning_tokens: NonNegativeInt | None = None
+    cached_tokens: NonNegativeInt | None = None
+
+
+class ReplySpec(Strict):
+    """What the model says; API-neutral."""
+
+    content: str | list[str] | None = Field(
+        None, description="Reply text; a list gives the exact stream chunks."
+    )
+    reasoning: str | list[str] | None = Field(
+        None, description="Reasoning text, streamed before the content."
+    )
+    tool_calls: list[ToolCallSpec] = Field(default_factory=list)
+    refusal: str | None = None
+    finish_reason: FinishReason | None = Field(
+        None, description="Derived when absent: length, tool_calls, refusal or stop."
+    )
+    stop_sequence: str | None = Field(
+        None, description="The stop sequence that ended the reply (finish reason stop_sequence)."
+    )
+    usage: UsageSpec | None = None
+    model: str | None = Field(
+        None, description="Model name to report instead of the requested one."
+    )
+    delivery: Delivery | None = None
+
+
+class Scenario(Strict):
+    name: str = Field(min_length=1)
+    description: str | None = None
+    default: bool = Field(False, description="Serve this when no other scenario matches.")
+    match: Match = Field(default_factory=Match)
+    delivery: Delivery | None = Field(None, description="Delivery defaults for every reply.")
+    reply: ReplySpec | None = None
+    replies: list[ReplySpec] | None = Field(
+        None, description="Replies served on successive matching calls.", min_length=1
+    )
+    then: Literal["repeat_last", "cycle"] = Field(
+        "repeat_last", description="What follows the last of 'replies'."
+    )
+
+    @model_validator(mode="after")
+    def _one_reply_form(self) -> "Scenario":
+        if (self.reply is None) == (self.replies is None):
+            raise ValueError("give exactly one of 'reply' or 'replies'")
+        for index, reply in enumerate(self.reply_list):
+            delivery = (
+                reply.delivery.merged_over(self.delivery) if reply.delivery else self.delivery
+            )
+            chunks = delivery.chunking if delivery else None
+            if isinstance(chunks, list) and reply.content is not None:
+                text = reply.content if isinstance(reply.content, str) else "".join(reply.content)
+                if "".join(chunks) != text:
+                    where = "reply" if self.reply is not None else f"replies[{index}]"
+                    raise ValueError(
+                        f"{where}: delivery.chunking list must concatenate exactly to content"
+                    )
+        return self
+
+    @property
+    def reply_list(self) -> list[ReplySpec]:
+        return [self.reply] if self.reply is not None else list(self.replies or [])
+
+    def reply_at(self, position: int) -> tuple[int, ReplySpec]:
+        """The reply for the ``position``-th matching call (0-based) and its index."""
+        replies = self.reply_list
+        if position < len(replies):
+            index = position
+        elif self.then == "cycle":
+            index = position % len(replies)
+        else:
+            index = len(replies) - 1
+        return index, replies[index]
+
+
+def json_schema() -> dict[str, Any]:
+    schema = Scenario.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "Understudy scenario"
+    return schema

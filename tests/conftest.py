@@ -55,6 +55,12 @@ def running_server(settings: Settings) -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
+def anyio_backend() -> str:
+    """Async tests run on asyncio (``@pytest.mark.anyio``; anyio ships with httpx)."""
+    return "asyncio"
+
+
+@pytest.fixture(scope="session")
 def base_url() -> Iterator[str]:
     """A server with the bundled scenarios, shared by the whole session."""
     with running_server(Settings(scenarios=[str(BUNDLED)])) as url:

@@ -90,6 +90,11 @@ def _validate(
 
 def load_text(text: str, source: str = "<string>") -> list[Scenario]:
     """Parse and validate every scenario in ``text``; raise ``ScenarioError`` on any problem."""
+    return [scenario for scenario, _ in _load_located(text, source)]
+
+
+def _load_located(text: str, source: str) -> list[tuple[Scenario, str]]:
+    """Scenarios with the ``file:line`` of each one's ``name``."""
     try:
         nodes = list(yaml.compose_all(text, Loader=yaml.SafeLoader))
     except yaml.MarkedYAMLError as exc:
@@ -99,7 +104,7 @@ def load_text(text: str, source: str = "<string>") -> list[Scenario]:
     except yaml.YAMLError as exc:
         raise ScenarioError([f"{source}:1: invalid YAML: {exc}"]) from None
 
-    scenarios: list[Scenario] = []
+    scenarios: list[tuple[Scenario, str]] = []
     problems: list[str] = []
     for doc_index, node in enumerate(nodes):
         if node is None:
@@ -115,7 +120,7 @@ def load_text(text: str, source: str = "<string>") -> list[Scenario]:
             scenario, errors = _validate(item, doc, loc, source)
             problems.extend(errors)
             if scenario is not None:
-                scenarios.append(scenario)
+                scenarios.append((scenario, f"{source}:{doc.line_of((*loc, 'name'))}"))
     if problems:
         raise ScenarioError(problems)
     return scenarios
@@ -134,9 +139,13 @@ def scenario_files(paths: Iterable[str | Path]) -> list[Path]:
 
 
 def load_paths(paths: Iterable[str | Path]) -> list[Scenario]:
-    """Load scenarios from files and directories, in order; all problems are reported together."""
+    """Load scenarios from files and directories, in order; all problems are reported together.
+
+    Scenario names must be unique across the whole catalog.
+    """
     scenarios: list[Scenario] = []
     problems: list[str] = []
+    first_seen: dict[str, str] = {}
     for path in scenario_files(paths):
         try:
             text = path.read_text(encoding="utf-8")
@@ -144,9 +153,18 @@ def load_paths(paths: Iterable[str | Path]) -> list[Scenario]:
             problems.append(f"{path}:1: cannot read: {exc}")
             continue
         try:
-            scenarios.extend(load_text(text, str(path)))
+            located = _load_located(text, str(path))
         except ScenarioError as exc:
             problems.extend(exc.problems)
+            continue
+        for scenario, where in located:
+            if scenario.name in first_seen:
+                problems.append(
+                    f"{where}: name: duplicate scenario name '{scenario.name}' "
+                    f"(first defined at {first_seen[scenario.name]})"
+                )
+            first_seen.setdefault(scenario.name, where)
+            scenarios.append(scenario)
     if problems:
         raise ScenarioError(problems)
     return scenarios

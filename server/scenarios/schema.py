@@ -226,14 +226,18 @@ class UsageSpec(Strict):
     cached_tokens: NonNegativeInt | None = None
 
 
+TextOrChunks = Annotated[
+    str | list[str] | None,
+    WithJsonSchema({"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]}),
+]
+
+
 class ReplySpec(Strict):
     """What the model says; API-neutral."""
 
-    content: str | list[str] | None = Field(
-        None, description="Reply text; a list gives the exact stream chunks."
-    )
-    reasoning: str | list[str] | None = Field(
-        None, description="Reasoning text, streamed before the content."
+    content: TextOrChunks = Field(None, description="Reply text; a list gives the exact chunks.")
+    reasoning: TextOrChunks = Field(
+        None, description="Reasoning text, streamed before the content; a list gives the chunks."
     )
     tool_calls: list[ToolCallSpec] = Field(default_factory=list)
     refusal: str | None = None
@@ -248,6 +252,15 @@ class ReplySpec(Strict):
         None, description="Model name to report instead of the requested one."
     )
     delivery: Delivery | None = None
+
+    @field_validator("content", "reasoning", mode="before")
+    @classmethod
+    def _text_or_chunks(cls, value: Any) -> Any:
+        if value is None or isinstance(value, str):
+            return value
+        if isinstance(value, list) and all(isinstance(chunk, str) for chunk in value):
+            return value
+        raise ValueError("must be a string or a list of strings")
 
 
 class Scenario(Strict):

@@ -1,0 +1,132 @@
+"""The ``understudy`` command as a user runs it: real processes, real exit codes."""
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import BUNDLED, free_port
+
+UNDERSTUDY = shutil.which("understudy")
+
+
+def run(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "server", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, **(env or {})},
+    )
+
+
+def test_validate_bundled_scenarios_exits_zero() -> None:
+    result = run("validate", str(BUNDLED))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("ok: ")
+
+
+def test_validate_bad_file_exits_nonzero_naming_file_line_field(tmp_path: Path) -> None:
+    bad = tmp_path / "tools.yaml"
+    bad.write_text("name: t\nreply:\n  tool_calls:\n    - name: f\n      arguments: 5\n")
+    result = run("validate", str(bad))
+    assert result.returncode == 1
+    assert result.stderr.strip() == (
+        f"{bad}:5: reply.tool_calls[0].arguments: must be an object or a JSON string"
+    )
+    assert "Traceback" not in result.stderr
+
+
+def test_schema_prints_the_json_schema() -> None:
+    result = run("schema")
+    schema = json.loads(result.stdout)
+    assert schema["title"] == "Understudy scenario"
+    assert {"name", "match", "reply", "replies"} <= set(schema["properties"])
+
+
+def test_serve_refuses_to_start_on_a_bad_catalog(tmp_path: Path) -> None:
+    (tmp_path / "bad.yaml").write_text("name: x\nreply: {content: hi, bogus: 1}\n")
+    result = run("serve", "--port", str(free_port()), "--scenarios", str(tmp_path))
+    assert result.returncode == 2
+    assert f"{tmp_path / 'bad.yaml'}:2: reply.bogus: unknown field" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def wait_healthy(url: str, process: subprocess.Popen, timeout: float = 15) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert process.poll() is None, process.stderr.read() if process.stderr else ""
+        try:
+            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            time.sleep(0.05)
+    raise AssertionError("server did not become healthy")
+
+
+@pytest.mark.parametrize("command", ["module", "console-script"])
+def test_serve_starts_answers_and_stops_on_sigterm(command: str, tmp_path: Path) -> None:
+    if command == "console-script":
+        assert UNDERSTUDY, "the understudy console script is installed with the project"
+        argv = [UNDERSTUDY]
+    else:
+        argv = [sys.executable, "-m", "server"]
+    port = free_port()
+    process = subprocess.Popen(
+        [*argv, "serve", "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "UNDERSTUDY_SCENARIOS": ""},
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_healthy(url, process)
+        response = httpx.post(
+            f"{url}/v1/chat/completions",
+            json={"model": "m", "messages": [{"role": "user", "content": "hi"}]},
+        )
+        assert response.status_code == 200
+        content = response.json()["choices"][0]["message"]["content"]
+        assert content.startswith("Hello! I am Understudy")
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=15)
+    # uvicorn re-raises SIGTERM after a clean shutdown on a plain host.
+    assert process.returncode in (0, -signal.SIGTERM)
+
+
+def test_environment_variables_configure_serve(tmp_path: Path) -> None:
+    (tmp_path / "only.yaml").write_text(
+        "name: from-env\ndefault: true\nreply: {content: configured by env}\n"
+    )
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "server", "serve"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={
+            **os.environ,
+            "UNDERSTUDY_PORT": str(port),
+            "UNDERSTUDY_SCENARIOS": str(tmp_path),
+        },
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_healthy(url, process)
+        response = httpx.post(
+            f"{url}/v1/chat/completions",
+            json={"model": "m", "messages": [{"role": "user", "content": "hi"}]},
+        )
+        assert response.json()["choices"][0]["message"]["content"] == "configured by env"
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=15)

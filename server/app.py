@@ -16,6 +16,7 @@ from server import __version__
 from server.apis import pipeline
 from server.apis.base import ApiModule
 from server.apis.chat import ChatApi
+from server.apis.messages import MESSAGES, count_tokens
 from server.apis.models import get_model, list_models
 from server.settings import Settings
 from server.state import ServerState
@@ -73,6 +74,8 @@ def create_app(settings: Settings | None = None, state: ServerState | None = Non
 
     routes = [
         _model_route("/v1/chat/completions", ChatApi(), state),
+        _model_route("/v1/messages", MESSAGES, state),
+        Route("/v1/messages/count_tokens", _with_state(count_tokens, state), methods=["POST"]),
         Route("/v1/models", _with_state(list_models, state), methods=["GET"]),
         Route("/v1/models/{model:path}", _with_state(get_model, state), methods=["GET"]),
         Route("/health", health, methods=["GET"]),

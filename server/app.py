@@ -18,6 +18,7 @@ from server.apis.base import ApiModule
 from server.apis.chat import ChatApi
 from server.apis.messages import MESSAGES, count_tokens
 from server.apis.models import get_model, list_models
+from server.apis.responses import ResponsesApi
 from server.settings import Settings
 from server.state import ServerState
 
@@ -72,8 +73,12 @@ def create_app(settings: Settings | None = None, state: ServerState | None = Non
             {"status": "ok", "version": __version__, "scenarios": len(state.catalog.scenarios)}
         )
 
+    responses = ResponsesApi(state.responses)
     routes = [
         _model_route("/v1/chat/completions", ChatApi(), state),
+        _model_route("/v1/responses", responses, state),
+        Route("/v1/responses/{response_id}", responses.retrieve, methods=["GET"]),
+        Route("/v1/responses/{response_id}", responses.delete, methods=["DELETE"]),
         _model_route("/v1/messages", MESSAGES, state),
         Route("/v1/messages/count_tokens", _with_state(count_tokens, state), methods=["POST"]),
         Route("/v1/models", _with_state(list_models, state), methods=["GET"]),

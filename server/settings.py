@@ -39,6 +39,7 @@ class Settings:
     max_body_bytes: int = 32 * 1024 * 1024
     log_level: str = "info"
     workers: int = 1
+    response_store_size: int = 10_000
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -56,4 +57,7 @@ class Settings:
         settings.max_body_bytes = int(env.get("UNDERSTUDY_MAX_BODY_BYTES", settings.max_body_bytes))
         settings.log_level = env.get("UNDERSTUDY_LOG_LEVEL", settings.log_level)
         settings.workers = int(env.get("UNDERSTUDY_WORKERS", settings.workers))
+        settings.response_store_size = int(
+            env.get("UNDERSTUDY_RESPONSE_STORE_SIZE", settings.response_store_size)
+        )
         return settings

@@ -103,6 +103,17 @@ def positive_int(body: dict[str, Any], key: str, minimum: int = 1) -> int | None
     return value
 
 
+def choice(
+    body: dict[str, Any], key: str, supported: tuple[str, ...], param: str | None = None
+) -> str | None:
+    """A string field limited to ``supported`` values, or None when absent."""
+    param = param or key
+    value = get(body, key, "a string", param=param)
+    if value is not None and value not in supported:
+        raise invalid_value(param, value, supported)
+    return value
+
+
 def text_of(content: Any) -> str:
     """The text of a message's content: a string, or the text of its text parts."""
     if isinstance(content, str):

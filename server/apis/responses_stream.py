@@ -1,0 +1,186 @@
+"""The Responses event stream (wire-format reference §4.3 to §4.5).
+
+``response.created`` → ``response.in_progress`` → each output item in turn
+(``output_item.added`` → its part and delta events → ``output_item.done``) → one
+terminal ``response.completed`` or ``response.incomplete`` carrying the complete final
+Response. Every event has ``event:`` equal to its JSON ``type`` and a ``sequence_number``
+counted from 0. Delta events are built from prefixes encoded once per part, so a token
+costs one ``orjson.dumps`` of its text plus its sequence number.
+"""
+
+from collections.abc import Iterator
+from functools import cache
+from itertools import cycle
+from typing import Any
+
+import orjson
+
+from server import ids
+from server.apis.base import EventStream
+from server.apis.openai import obfuscation_pool
+from server.apis.response_store import ResponseStore
+from server.apis.responses_output import (
+    OutputItem,
+    ResponseShape,
+    conversation_after,
+    output_items,
+    status_of,
+    text_part,
+    usage_object,
+)
+from server.errors import ApiError
+from server.plan import ReplyPlan
+from server.sse import Frame
+
+# Closing bytes of an obfuscated delta, one per padding string (reference §4.3).
+_PADS = [b',"obfuscation":"' + pad + b'"}\n\n' for pad in obfuscation_pool()]
+_END = b"}\n\n"
+_LOGPROBS = b',"logprobs":[]'
+
+
+@cache
+def _head(kind: str) -> bytes:
+    """An event's bytes up to its sequence number."""
+    return f'event: {kind}\ndata: {{"type":"{kind}","sequence_number":'.encode()
+
+
+_TEXT_DELTA = _head("response.output_text.delta")
+_REFUSAL_DELTA = _head("response.refusal.delta")
+_ARGUMENTS_DELTA = _head("response.function_call_arguments.delta")
+_SUMMARY_DELTA = _head("response.reasoning_summary_text.delta")
+
+
+def _delta_prefix(scope: dict[str, Any]) -> bytes:
+    """A delta event's fields after its sequence number, up to the delta's value."""
+    return b"," + orjson.dumps(scope)[1:-1] + b',"delta":'
+
+
+class ResponseEventStream(EventStream):
+    """One reply as Responses events.
+
+    ``sequence`` and ``done`` advance as frames are produced, so ``error_frames`` can
+    continue the numbering and report the items already finished (reference §4.5f).
+    """
+
+    def __init__(self, plan: ReplyPlan, store: ResponseStore) -> None:
+        reply = plan.reply
+        self.plan = plan
+        self.store = store
+        self.shape = ResponseShape(plan, ids.response_id())
+        self.items = output_items(reply, plan.request.body)
+        status, incomplete = status_of(reply)
+        self.terminal = "response.completed" if status == "completed" else "response.incomplete"
+        self.final = self.shape.build(
+            status,
+            [item.final for item in self.items],
+            usage_object(reply.usage),
+            incomplete=incomplete,
+        )
+        self.sequence = 0
+        self.done: list[dict[str, Any]] = []
+        options = plan.request.body.get("stream_options") or {}
+        obfuscate = plan.settings.obfuscation and options.get("include_obfuscation") is not False
+        self._pads = _PADS if obfuscate else []
+        if self.shape.stored:
+            # The reply is fully determined up front, so the stored response is the final
+            # one; ``error_frames`` turns it into the failed one if an error cuts the stream.
+            store.put(self.final, conversation_after(plan, self.items))
+
+    def encode(self, kind: str, values: dict[str, Any]) -> bytes:
+        """One event with the next sequence number; ``values`` follow it in order."""
+        sequence = self.sequence
+        self.sequence = sequence + 1
+        return _head(kind) + str(sequence).encode() + b"," + orjson.dumps(values)[1:] + b"\n\n"
+
+    def event(self, kind: str, values: dict[str, Any]) -> Frame:
+        return self.encode(kind, values), False
+
+    def _deltas(
+        self, head: bytes, prefix: bytes, suffix: bytes, pieces: list[str], padded: bool = True
+    ) -> Iterator[Frame]:
+        """Token events; ``suffix`` and the obfuscation padding are joined ahead of time."""
+        dumps = orjson.dumps
+        pads = self._pads if padded else []
+        ends = cycle([suffix + pad for pad in pads] if pads else [suffix + _END])
+        for piece, end in zip(pieces, ends, strict=False):
+            sequence = self.sequence
+            self.sequence = sequence + 1
+            yield head + str(sequence).encode() + prefix + dumps(piece) + end, True
+
+    def frames(self) -> Iterator[Frame]:
+        opening = self.shape.build("in_progress", [], None, final=False)
+        yield self.event("response.created", {"response": opening})
+        yield self.event("response.in_progress", {"response": opening})
+        for index, item in enumerate(self.items):
+            yield self.event(
+                "response.output_item.added", {"output_index": index, "item": item.added}
+            )
+            if item.kind == "reasoning":
+                yield from self._reasoning(index, item)
+            elif item.kind == "message":
+                yield from self._message(index, item)
+            else:
+                yield from self._function_call(index, item)
+            done = self.event(
+                "response.output_item.done", {"output_index": index, "item": item.final}
+            )
+            self.done.append(item.final)
+            yield done
+        yield self.event(self.terminal, {"response": self.final})
+
+    def _reasoning(self, index: int, item: OutputItem) -> Iterator[Frame]:
+        scope = {"item_id": item.id, "output_index": index, "summary_index": 0}
+        part = item.final["summary"][0]
+        yield self.event(
+            "response.reasoning_summary_part.added",
+            {**scope, "part": {"type": "summary_text", "text": ""}},
+        )
+        yield from self._deltas(_SUMMARY_DELTA, _delta_prefix(scope), b"", item.pieces[0])
+        yield self.event("response.reasoning_summary_text.done", {**scope, "text": part["text"]})
+        yield self.event("response.reasoning_summary_part.done", {**scope, "part": part})
+
+    def _message(self, index: int, item: OutputItem) -> Iterator[Frame]:
+        parts = zip(item.final["content"], item.pieces, strict=True)
+        for content_index, (part, pieces) in enumerate(parts):
+            scope = {"item_id": item.id, "output_index": index, "content_index": content_index}
+            prefix = _delta_prefix(scope)
+            if part["type"] == "output_text":
+                yield self.event("response.content_part.added", {**scope, "part": text_part("")})
+                yield from self._deltas(_TEXT_DELTA, prefix, _LOGPROBS, pieces)
+                yield self.event(
+                    "response.output_text.done", {**scope, "text": part["text"], "logprobs": []}
+                )
+            else:
+                empty = {"type": "refusal", "refusal": ""}
+                yield self.event("response.content_part.added", {**scope, "part": empty})
+                yield from self._deltas(_REFUSAL_DELTA, prefix, b"", pieces, padded=False)
+                yield self.event("response.refusal.done", {**scope, "refusal": part["refusal"]})
+            yield self.event("response.content_part.done", {**scope, "part": part})
+
+    def _function_call(self, index: int, item: OutputItem) -> Iterator[Frame]:
+        scope = {"item_id": item.id, "output_index": index}
+        yield from self._deltas(_ARGUMENTS_DELTA, _delta_prefix(scope), b"", item.pieces[0])
+        call = item.final
+        yield self.event(
+            "response.function_call_arguments.done",
+            {**scope, "name": call["name"], "arguments": call["arguments"]},
+        )
+
+    def error_frames(self, error: ApiError) -> list[bytes]:
+        """``error`` in the live API's nested shape with the spec's flat fields alongside,
+        then ``response.failed`` with the items finished so far (reference §4.5f)."""
+        code = error.code or error.openai_type
+        details = {"code": code, "message": error.message, "param": error.param}
+        failed = self.shape.build(
+            "failed", list(self.done), None, error={"code": code, "message": error.message}
+        )
+        if self.shape.stored:
+            self.store.replace(failed, list(self.plan.request.messages))
+        return [
+            self.encode("error", {**details, "error": {"type": error.openai_type, **details}}),
+            self.encode("response.failed", {"response": failed}),
+        ]
+
+    def keepalive(self) -> bytes:
+        """An SSE comment: every client ignores it, and it takes no sequence number (§1.1, §5)."""
+        return b": keep-alive\n\n"

@@ -660,21 +660,20 @@ def test_previous_response_id_brings_the_earlier_turns(serve) -> None:
         "---\nname: fallback\ndefault: true\nreply: {content: Noted.}\n"
     )
     client = openai.OpenAI(base_url=f"{url}/v1", api_key="sk-test", max_retries=0)
-    first = client.responses.create(
+    # A streamed response is stored as well as a plain one.
+    with client.responses.stream(
         model="m", input="Remember: pineapple.", instructions="Be kind."
-    )
+    ) as stream:
+        first = stream.get_final_response()
     assert first.output_text == "Noted."
     second = client.responses.create(
         model="m", input="What did I say?", previous_response_id=first.id
     )
     assert second.output_text == "You said pineapple."
-    third = client.responses.create(model="m", input="What did I say?")
+    assert client.responses.create(model="m", input="What did I say?").output_text == "Noted."
+    # The chain grows: two assistant turns now, so ``turn: 1`` no longer holds.
+    third = client.responses.create(model="m", input="And?", previous_response_id=second.id)
     assert third.output_text == "Noted."
-    # A streamed response is stored too, and continues the chain (turn 2 no longer matches).
-    with client.responses.stream(model="m", input="And?", previous_response_id=second.id) as stream:
-        fourth = stream.get_final_response()
-    assert fourth.output_text == "Noted."
-    assert client.responses.retrieve(fourth.id).output_text == "Noted."
 
 
 def test_unknown_previous_response_id_is_a_400(client: openai.OpenAI, base_url: str) -> None:

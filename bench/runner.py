@@ -344,14 +344,28 @@ class Bench:
             s.stop()
         self.servers.clear()
 
+    def wait_quiet(self) -> float:
+        """Other processes' load (cores) just before a run; waits up to --quiet-wait for calm."""
+        deadline = time.perf_counter() + self.o.quiet_wait
+        while True:
+            b0 = cpu_busy_seconds()
+            time.sleep(0.5)
+            b1 = cpu_busy_seconds()
+            load = (b1["cpu"] - b0["cpu"]) / 0.5  # our servers are idle between runs
+            if load <= self.o.quiet_load or time.perf_counter() >= deadline:
+                return round(load, 3)
+            time.sleep(1.0)
+
     def loadgen(self, server: Server, path, body, headers, duration, **kw) -> dict:
         drain = kw.pop("drain_timeout", 20.0)
+        pre_load = self.wait_quiet()
         args = lg_args(server, path, body, headers, duration=duration, drain_timeout=drain, **kw)
         res = measured(server, lambda: run_loadgen(args, self.gen_cpus, duration + drain + 60),
                        self.srv_cpus, self.gen_cpus)
         if not server.alive():
             res["error"] = f"server died: {server.log_tail()}"
             res["error_count"] = res.get("error_count", 0) + 1
+        res["_pre_load_cores"] = pre_load
         return res
 
     def product(self, **kw) -> Server | None:
@@ -413,10 +427,16 @@ class Bench:
                 for r, base in zip(rs, raw)
                 if r.get("events_per_s") and base.get("events_per_s")
             ]
+            cpu_ratios = [
+                base.get("server_us_per_event") / r.get("server_us_per_event")
+                for r, base in zip(rs, raw)
+                if r.get("server_us_per_event") and base.get("server_us_per_event")
+            ]
             rows[name] = {
                 "events_per_s": med(r.get("events_per_s") for r in rs),
                 "events_per_s_runs": [r.get("events_per_s") for r in rs],
                 "ratio_vs_raw": round(med(ratios), 3) if ratios else None,
+                "cpu_ratio_vs_raw": round(med(cpu_ratios), 3) if cpu_ratios else None,
                 "streams_per_s": med(r.get("streams_per_s") for r in rs),
                 "events_per_stream": med(r.get("events_per_stream_p50") for r in rs),
                 "server_us_per_event": med(r.get("server_us_per_event") for r in rs),
@@ -687,16 +707,19 @@ def markdown(results: dict) -> str:
             f"connections, median of {tp['runs']} x {tp['duration_s']:g} s"
         )
         out.append("")
-        out.append("| target | events/s | vs raw | server µs/event | server CPU | generator µs/event "
-                   "| streams/s | events/stream | other load on server core |")  # fmt: skip
-        out.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+        out.append("| target | events/s | vs raw | server µs/event | vs raw, per CPU "
+                   "| server CPU | generator µs/event | streams/s | events/stream "
+                   "| other load on server core |")  # fmt: skip
+        out.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
         for name, r in tp["rows"].items():
             if "n/a" in r:
-                out.append(f"| {name} | n/a ({r['n/a']}) | | | | | | | |")
+                out.append(f"| {name} | n/a ({r['n/a']}) | | | | | | | | |")
                 continue
             out.append(
                 f"| {name} | {_f(r['events_per_s'])} | {_f(r['ratio_vs_raw'], '{:.2f}x')} "
-                f"| {_f(r['server_us_per_event'], '{:.2f}')} | {_f(r['server_cpu_util'], '{:.0%}')} "
+                f"| {_f(r['server_us_per_event'], '{:.2f}')} "
+                f"| {_f(r.get('cpu_ratio_vs_raw'), '{:.2f}x')} "
+                f"| {_f(r['server_cpu_util'], '{:.0%}')} "
                 f"| {_f(r['loadgen_us_per_event'], '{:.2f}')} | {_f(r['streams_per_s'], '{:,.1f}')} "
                 f"| {_f(r['events_per_stream'])} | {_f(r['noise_cores'], '{:.2f}')} |"
             )
@@ -710,11 +733,11 @@ def markdown(results: dict) -> str:
         )
         out.append("")
         out.append("| target | streams | done | tokens/s | \\|err\\| p50 | \\|err\\| p99 | signed p99 "
-                   "| drift p99 | TTFT p50 | TTFT p99 | server CPU | gen CPU | errors |")  # fmt: skip
-        out.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+                   "| drift p99 | TTFT p50 | TTFT p99 | server CPU | gen CPU | other load | errors |")  # fmt: skip
+        out.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
         for name, t in pc["targets"].items():
             if "n/a" in t:
-                out.append(f"| {name} | n/a ({t['n/a']}) |||||||||||| |")
+                out.append(f"| {name} | n/a ({t['n/a']}) ||||||||||||| |")
                 continue
             for r in t["curve"]:
                 tps = (r["raw"] or {}).get("tokens_per_s")
@@ -724,7 +747,7 @@ def markdown(results: dict) -> str:
                     f"| {_f(r['gap_signed_err_p99_ms'], '{:+.2f}')} | {_f(r['drift_p99_ms'], '{:+.1f}')} "
                     f"| {_f(r['ttft_p50_ms'], '{:.1f}')} | {_f(r['ttft_p99_ms'], '{:.1f}')} "
                     f"| {_f(r['server_cpu_util'], '{:.0%}')} | {_f(r['loadgen_cpu_util'], '{:.0%}')} "
-                    f"| {r['errors']} |"
+                    f"| {_f(r['noise_cores'], '{:.2f}')} | {r['errors']} |"
                 )
         out.append("")
         for name, t in pc["targets"].items():
@@ -844,6 +867,12 @@ def parse(argv: list[str]) -> argparse.Namespace:
     r.add_argument("--pacing-duration", type=float, default=None)
     r.add_argument("--hold", type=int, default=None, help="stalled streams for memory")
     r.add_argument("--no-product", action="store_true", help="ceiling only")
+    r.add_argument(
+        "--quiet-wait", type=float, default=0.0,
+        help="before each run wait up to S seconds for other processes to calm down",
+    )  # fmt: skip
+    r.add_argument("--quiet-load", type=float, default=0.15,
+                   help="cores of other load counted as calm (with --quiet-wait)")  # fmt: skip
     r.add_argument(
         "--nice", type=int, default=0,
         help="niceness for servers and generators (negative needs root): shields the figures "

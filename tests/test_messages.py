@@ -406,6 +406,39 @@ def test_validation_errors_name_the_field(base_url: str, body: dict, message: st
     assert error["request_id"] == response.headers["request-id"]
 
 
+def test_newer_blocks_tools_and_fields_are_accepted(base_url: str) -> None:
+    """Block types, server tools and fields this server doesn't model are not refused."""
+    body = {
+        "model": MODEL,
+        "max_tokens": 2048,
+        "system": [{"type": "text", "text": "Be terse.", "cache_control": {"type": "ephemeral"}}],
+        "tools": [
+            {"type": "web_search_20250305", "name": "web_search", "max_uses": 2},
+            {"type": "mcp_toolset", "mcp_server_name": "docs"},
+        ],
+        "tool_choice": {"type": "auto", "disable_parallel_tool_use": True},
+        "thinking": {"type": "enabled", "budget_tokens": 1024},
+        "metadata": {"user_id": "u-1"},
+        "context_management": {"edits": []},
+        "messages": [
+            {"role": "user", "content": [{"type": "image", "source": {"type": "url", "url": "x"}}]},
+            {
+                "role": "assistant",
+                "content": [
+                    {"type": "thinking", "thinking": "Hm.", "signature": "EqQB"},
+                    {"type": "redacted_thinking", "data": "abc"},
+                    {"type": "server_tool_use", "id": "srvtoolu_1", "name": "web_search"},
+                    {"type": "web_search_tool_result", "tool_use_id": "srvtoolu_1", "content": []},
+                ],
+            },
+            {"role": "user", "content": [{"type": "search_result", "source": "s", "title": "t"}]},
+        ],
+    }
+    response = httpx.post(f"{base_url}/v1/messages", json=body)
+    assert response.status_code == 200, response.text
+    assert response.json()["content"][0]["text"] == reply_of("default").content
+
+
 def test_sdk_raises_bad_request_with_type_and_request_id(client: anthropic.Anthropic) -> None:
     with pytest.raises(anthropic.BadRequestError) as caught:
         client.messages.create(

@@ -113,7 +113,7 @@ def neutral_request(
         model=checked["model"],
         messages=[_message(raw) for raw in checked["messages"]],
         system=system if isinstance(system, str) else "\n".join(b["text"] for b in system),
-        tools=tuple(tool["name"] for tool in checked.get("tools") or ()),
+        tools=tuple(tool["name"] for tool in checked.get("tools") or () if "name" in tool),
         stream=bool(checked.get("stream")),
         max_tokens=checked.get("max_tokens"),
         stop=tuple(checked.get("stop_sequences") or ()),

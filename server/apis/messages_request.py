@@ -141,7 +141,9 @@ class MessageParam(TypedDict):
 
 
 class ToolParam(TypedDict, total=False):
-    name: Required[str]
+    """A client tool needs a name; some server tools (``mcp_toolset``) have none."""
+
+    name: str
     type: str | None
     description: str
     input_schema: dict[str, Any]
@@ -238,6 +240,9 @@ def _validate(adapter: TypeAdapter, body: Any) -> dict[str, Any]:
         raise _first_error(error) from None
     if not checked["messages"]:
         raise ApiError(400, "messages: at least one message is required")
+    for index, tool in enumerate(checked.get("tools") or ()):
+        if tool.get("type") in (None, "custom") and "name" not in tool:
+            raise ApiError(400, f"tools.{index}.name: Field required")
     return checked
 
 

@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from server import __version__
+from server import __version__, admin, metrics, reload
 from server.apis import pipeline
 from server.apis.base import ApiModule
 from server.apis.chat import ChatApi
@@ -85,6 +85,8 @@ def create_app(settings: Settings | None = None, state: ServerState | None = Non
         Route("/v1/models/{model:path}", _with_state(get_model, state), methods=["GET"]),
         Route("/health", health, methods=["GET"]),
         Route("/healthz", health, methods=["GET"]),
+        Route("/metrics", metrics.endpoint(state.metrics), methods=["GET"]),
+        *admin.routes(state),
     ]
     middleware = [
         Middleware(
@@ -99,6 +101,7 @@ def create_app(settings: Settings | None = None, state: ServerState | None = Non
         routes=routes,
         middleware=middleware if settings.cors_origins else [],
         exception_handlers={HTTPException: _http_error, Exception: _server_error},
+        lifespan=reload.lifespan(state),
     )
     app.state.understudy = state
     return app

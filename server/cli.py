@@ -39,6 +39,31 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--cors-origins", nargs="*", help="allowed CORS origins; none disables CORS (default *)"
     )
+    serve.add_argument(
+        "--journal-size",
+        type=int,
+        help="requests kept in the journal (env UNDERSTUDY_JOURNAL_SIZE, default 1000)",
+    )
+    serve.add_argument(
+        "--api-key",
+        action="append",
+        dest="api_keys",
+        metavar="KEY",
+        help="require this API key on model endpoints; repeat for several "
+        "(env UNDERSTUDY_API_KEYS, comma-separated; default: no check)",
+    )
+    serve.add_argument(
+        "--admin-token",
+        help="require 'Authorization: Bearer TOKEN' on /_understudy/ admin routes "
+        "(env UNDERSTUDY_ADMIN_TOKEN)",
+    )
+    serve.add_argument(
+        "--no-reload",
+        dest="reload",
+        action="store_false",
+        default=None,
+        help="do not watch scenario files for changes (env UNDERSTUDY_RELOAD=0)",
+    )
 
     validate = commands.add_parser("validate", help="check scenario files and exit")
     validate.add_argument("paths", nargs="+", metavar="PATH")
@@ -59,6 +84,10 @@ def _export(args: argparse.Namespace) -> None:
         "UNDERSTUDY_CORS_ORIGINS": (
             os.pathsep.join(args.cors_origins) if args.cors_origins is not None else None
         ),
+        "UNDERSTUDY_JOURNAL_SIZE": args.journal_size,
+        "UNDERSTUDY_API_KEYS": ",".join(args.api_keys) if args.api_keys else None,
+        "UNDERSTUDY_ADMIN_TOKEN": args.admin_token,
+        "UNDERSTUDY_RELOAD": None if args.reload is None else "0",
     }
     for name, value in values.items():
         if value is not None:
@@ -78,6 +107,12 @@ def serve(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"understudy: invalid scenarios: {exc}", file=sys.stderr)
         return 2
+    if settings.workers > 1:
+        print(
+            "understudy: with several workers each has its own journal, runtime scenarios "
+            "and counters; use one worker when tests rely on /_understudy/.",
+            file=sys.stderr,
+        )
     uvicorn.run(
         "server.app:create_app_from_env",
         factory=True,

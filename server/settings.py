@@ -40,6 +40,10 @@ class Settings:
     log_level: str = "info"
     workers: int = 1
     response_store_size: int = 10_000
+    journal_size: int = 1000
+    api_keys: list[str] = field(default_factory=list)
+    admin_token: str | None = None
+    reload: bool = True
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -60,4 +64,9 @@ class Settings:
         settings.response_store_size = int(
             env.get("UNDERSTUDY_RESPONSE_STORE_SIZE", settings.response_store_size)
         )
+        settings.journal_size = int(env.get("UNDERSTUDY_JOURNAL_SIZE", settings.journal_size))
+        api_keys = env.get("UNDERSTUDY_API_KEYS", "")
+        settings.api_keys = [key.strip() for key in api_keys.split(",") if key.strip()]
+        settings.admin_token = env.get("UNDERSTUDY_ADMIN_TOKEN") or None
+        settings.reload = _env_bool("UNDERSTUDY_RELOAD", settings.reload)
         return settings

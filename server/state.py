@@ -1,11 +1,17 @@
-"""The server's mutable state: the scenario catalog, the reply counters, stored responses."""
+"""The server's mutable state: the scenario catalog, the reply counters, stored responses,
+and the control plane's runtime scenarios, request journal and metrics."""
 
+import asyncio
 from dataclasses import dataclass, field
 
 from server.apis.response_store import ResponseStore
+from server.journal import Call, Journal
+from server.metrics import Metrics
+from server.runtime import RuntimeScenarios
 from server.scenarios import Catalog, load_paths
 from server.scenarios.catalog import Counters
 from server.settings import Settings
+from server.sse import StreamOutcome
 
 
 @dataclass
@@ -14,6 +20,9 @@ class ServerState:
     catalog: Catalog
     counters: Counters = field(default_factory=Counters)
     responses: ResponseStore = field(default_factory=ResponseStore)
+    runtime: RuntimeScenarios = field(default_factory=RuntimeScenarios)
+    journal: Journal = field(default_factory=Journal)
+    metrics: Metrics = field(default_factory=Metrics)
 
     @classmethod
     def load(cls, settings: Settings) -> "ServerState":
@@ -22,4 +31,11 @@ class ServerState:
             settings=settings,
             catalog=Catalog(load_paths(settings.scenarios)),
             responses=ResponseStore(settings.response_store_size),
+            journal=Journal(settings.journal_size),
         )
+
+    def record(self, call: Call, status: int, outcome: StreamOutcome | None = None) -> None:
+        """A model request completed: journal it and count it."""
+        call.finish(status, asyncio.get_running_loop().time(), outcome)
+        self.journal.append(call)
+        self.metrics.observe(call)

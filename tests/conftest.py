@@ -9,6 +9,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from importlib.metadata import entry_points
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,11 @@ from server.app import create_app
 from server.settings import Settings, bundled_scenarios
 
 BUNDLED = bundled_scenarios()
+
+# Installed, the package registers its pytest plugin (the ``understudy`` fixture) through
+# the pytest11 entry point; a bare source checkout loads it here instead.
+if not entry_points(group="pytest11", name="understudy"):
+    pytest_plugins = ["server.pytest_plugin"]
 
 
 def free_port() -> int:

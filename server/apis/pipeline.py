@@ -5,14 +5,17 @@ Everything here is shared; only the ``ApiModule`` passed in knows the wire forma
 """
 
 import asyncio
+from functools import partial
 from typing import Any
 
 import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
+from server import auth
 from server.apis.base import ApiModule
 from server.errors import ApiError
+from server.journal import Call
 from server.plan import build_plan
 from server.sse import SSE_HEADERS, StreamResponse
 from server.state import ServerState
@@ -42,15 +45,21 @@ def error_response(api: ApiModule, error: ApiError, request_id: str) -> Response
     )
 
 
-async def parse_json(api: ApiModule, request: Request, limit: int) -> Any:
+async def parse_json(api: ApiModule, request: Request, limit: int, call: Call | None = None) -> Any:
+    """The JSON body; ``call`` (the journal's record) keeps the body, or its raw start."""
     try:
         raw = await read_body(request, limit)
     except OverflowError:
         raise api.too_large(limit) from None
     try:
-        return orjson.loads(raw)
+        body = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
+        if call is not None:
+            call.keep_raw_body(raw)
         raise api.invalid_json(str(exc)) from None
+    if call is not None:
+        call.body = body
+    return body
 
 
 async def handle(api: ApiModule, request: Request, state: ServerState) -> Any:
@@ -59,22 +68,32 @@ async def handle(api: ApiModule, request: Request, state: ServerState) -> Any:
     started_at = loop.time()
     request_id = api.new_request_id()
     settings = state.settings
+    namespace = request.headers.get(NAMESPACE_HEADER, "")
+    call = state.journal.begin(api.name, request.scope, namespace, request_id, started_at)
     try:
-        body = await parse_json(api, request, settings.max_body_bytes)
+        if settings.api_keys:
+            auth.check_key(api.name, request.headers, settings.api_keys)
+        body = await parse_json(api, request, settings.max_body_bytes, call)
         neutral = api.parse(body, request.headers)
-        namespace = request.headers.get(NAMESPACE_HEADER, "")
-        selection = state.catalog.select(neutral, state.counters, namespace)
+        catalog = state.runtime.catalog_for(namespace, state.catalog)
+        selection = catalog.select(neutral, state.counters, namespace)
+        call.scenario, call.reply_index = selection.scenario.name, selection.reply_index
         plan = build_plan(neutral, selection, settings, request_id)
     except ApiError as error:
+        call.error = error.message
+        state.record(call, error.status)
         return error_response(api, error, request_id)
 
     if neutral.stream:
         headers = [*SSE_HEADERS, (api.request_id_header.encode(), request_id.encode())]
+        call.stream = True
+        state.metrics.stream_opened(api.name)
         return StreamResponse(
             api.render_stream(plan).frames(),
             headers=headers,
             timing=plan.timing,
             started_at=started_at,
+            on_close=partial(state.record, call, 200),
         )
 
     reply = plan.reply
@@ -83,8 +102,10 @@ async def handle(api: ApiModule, request: Request, state: ServerState) -> Any:
     wait = started_at + plan.timing.total(tokens) - loop.time()
     if wait > 0:
         await asyncio.sleep(wait)
-    return Response(
+    response = Response(
         orjson.dumps(api.render_body(plan)),
         media_type="application/json",
         headers={api.request_id_header: request_id},
     )
+    state.record(call, 200)
+    return response

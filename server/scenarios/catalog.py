@@ -35,6 +35,10 @@ class Counters:
         self._counts[key] = position + 1
         return position
 
+    def forget(self, namespace: str, name: str) -> None:
+        """Start one scenario's sequence again (it was replaced or removed)."""
+        self._counts.pop((namespace, name), None)
+
     def reset(self, namespace: str | None = None) -> None:
         if namespace is None:
             self._counts.clear()

@@ -492,6 +492,17 @@ async def run_streams(cfg: argparse.Namespace) -> dict:
             samples[f"{tag}_srv_cpu"] = proc_cpu_seconds(cfg.server_pid)
             samples[f"{tag}_srv_rss"] = proc_rss_kib(cfg.server_pid)
 
+    # Event-loop lag of the generator itself: if this stays small while gaps are late,
+    # the lateness is the server's, not the measuring side's.
+    lag = array("d")
+
+    def tick(expected: float) -> None:
+        now = clock()
+        lag.append(now - expected)
+        if now < sh.stop_at:
+            loop.call_later(0.01, tick, now + 0.01)
+
+    loop.call_later(0.02, tick, clock() + 0.02)
     rng = random.Random(1)
     for c in clients:
         delay = 0.02 + (rng.uniform(0, cfg.ramp) if cfg.ramp else 0.0)
@@ -544,6 +555,7 @@ async def run_streams(cfg: argparse.Namespace) -> dict:
         out["server_us_per_event"] = round(srv / sh.win_events * 1e6, 3) if sh.win_events else None
         out["server_rss_kib"] = samples["b_srv_rss"]
     out["ttft_ms"] = summary_ms(sh.ttft)
+    out["loadgen_loop_lag_ms"] = summary_ms(lag, qs=(50, 99))
     if cfg.ttft_ms is not None and sh.ttft:
         out["ttft_error_ms"] = summary_ms([t - cfg.ttft_ms / 1000.0 for t in sh.ttft])
     if sh.record_gaps:

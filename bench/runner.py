@@ -511,6 +511,7 @@ class Bench:
                     "coalesced_frac": res.get("coalesced_frac"),
                     "server_cpu_util": res.get("server_cpu_util"),
                     "loadgen_cpu_util": res.get("loadgen_cpu_util"),
+                    "loadgen_lag_p99_ms": (res.get("loadgen_loop_lag_ms") or {}).get("p99"),
                     "noise_cores": noise_cores(res),
                     "errors": res.get("error_count"),
                     "tokens_per_stream": res.get("tokens_per_stream_p50"),
@@ -733,11 +734,12 @@ def markdown(results: dict) -> str:
         )
         out.append("")
         out.append("| target | streams | done | tokens/s | \\|err\\| p50 | \\|err\\| p99 | signed p99 "
-                   "| drift p99 | TTFT p50 | TTFT p99 | server CPU | gen CPU | other load | errors |")  # fmt: skip
-        out.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+                   "| drift p99 | TTFT p50 | TTFT p99 | server CPU | gen CPU | gen lag p99 | other load "
+                   "| errors |")  # fmt: skip
+        out.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
         for name, t in pc["targets"].items():
             if "n/a" in t:
-                out.append(f"| {name} | n/a ({t['n/a']}) ||||||||||||| |")
+                out.append(f"| {name} | n/a ({t['n/a']}) |||||||||||||| |")
                 continue
             for r in t["curve"]:
                 tps = (r["raw"] or {}).get("tokens_per_s")
@@ -747,6 +749,7 @@ def markdown(results: dict) -> str:
                     f"| {_f(r['gap_signed_err_p99_ms'], '{:+.2f}')} | {_f(r['drift_p99_ms'], '{:+.1f}')} "
                     f"| {_f(r['ttft_p50_ms'], '{:.1f}')} | {_f(r['ttft_p99_ms'], '{:.1f}')} "
                     f"| {_f(r['server_cpu_util'], '{:.0%}')} | {_f(r['loadgen_cpu_util'], '{:.0%}')} "
+                    f"| {_f(r.get('loadgen_lag_p99_ms'), '{:.1f}')} "
                     f"| {_f(r['noise_cores'], '{:.2f}')} | {r['errors']} |"
                 )
         out.append("")

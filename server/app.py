@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from server import __version__, admin, metrics, reload
+from server import __version__, admin, auth, metrics, reload
 from server.apis import pipeline
 from server.apis.base import ApiModule
 from server.apis.chat import ChatApi
@@ -88,6 +88,7 @@ def create_app(settings: Settings | None = None, state: ServerState | None = Non
         Route("/metrics", metrics.endpoint(state.metrics), methods=["GET"]),
         *admin.routes(state),
     ]
+    routes = auth.guard_routes(routes, settings.api_keys, openai=ChatApi(), anthropic=MESSAGES)
     middleware = [
         Middleware(
             CORSMiddleware,

@@ -7,9 +7,20 @@ otherwise it gets the provider's own 401 (wire-format reference §2.8 for OpenAI
 """
 
 import hmac
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from starlette.requests import Request
+from starlette.routing import BaseRoute, Route
 
 from server.errors import ApiError
+
+if TYPE_CHECKING:
+    from server.apis.base import ApiModule
+
+PIPELINE_ROUTES = frozenset({"chat", "messages", "responses"})
+"""Route names of the model endpoints whose key check happens (and is journaled) in the
+shared pipeline."""
 
 ANTHROPIC_APIS = frozenset({"messages"})
 
@@ -70,3 +81,52 @@ def admin_allowed(headers: Mapping[str, str], token: str | None) -> bool:
         return True
     given = bearer(headers)
     return given is not None and hmac.compare_digest(given.encode(), token.encode())
+
+
+def guard_routes(
+    routes: list[BaseRoute],
+    keys: Sequence[str],
+    *,
+    openai: "ApiModule",
+    anthropic: "ApiModule",
+) -> list[BaseRoute]:
+    """Require a key on the other ``/v1/`` routes too (models, count_tokens, stored
+    responses), answering in Anthropic's shape for ``/v1/messages/...`` and for requests
+    that carry ``anthropic-version``, and in OpenAI's otherwise."""
+    if not keys:
+        return routes
+    guarded: list[BaseRoute] = []
+    for route in routes:
+        if (
+            isinstance(route, Route)
+            and route.path.startswith("/v1/")
+            and route.name not in PIPELINE_ROUTES
+        ):
+            route = Route(
+                route.path,
+                _checked(route.endpoint, keys, openai, anthropic),
+                methods=list(route.methods or ()),
+                name=route.name,
+            )
+        guarded.append(route)
+    return guarded
+
+
+def _checked(
+    endpoint: Callable[[Request], Awaitable[Any]],
+    keys: Sequence[str],
+    openai: "ApiModule",
+    anthropic: "ApiModule",
+) -> Callable[[Request], Awaitable[Any]]:
+    from server.apis.pipeline import error_response
+
+    async def checked(request: Request) -> Any:
+        side = request.url.path.startswith("/v1/messages") or "anthropic-version" in request.headers
+        api = anthropic if side else openai
+        try:
+            check_key(api.name, request.headers, keys)
+        except ApiError as error:
+            return error_response(api, error, api.new_request_id())
+        return await endpoint(request)
+
+    return checked

@@ -48,13 +48,16 @@ class Metrics:
         self.streams_in_flight[(api,)] += 1
 
     def fault_injected(self, api: str, fault: str) -> None:
-        """Count one injected fault (called by the fault injector)."""
+        """Count one injected fault. A call's ``fault`` label is counted when the call
+        completes; call this directly only for a fault not recorded on a call."""
         self.faults[(api, fault)] += 1
 
     def observe(self, call: Call) -> None:
         """Count a completed call."""
         api = (call.api,)
         self.requests[(call.api, call.scenario or "", str(call.status))] += 1
+        if call.fault:
+            self.fault_injected(call.api, call.fault)
         outcome = call.outcome
         if outcome is not None:
             self.streams_in_flight[api] -= 1

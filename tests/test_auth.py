@@ -153,3 +153,27 @@ def test_auth_failures_are_journaled_without_the_key(secured: str) -> None:
     assert entries[1]["headers"]["x-api-key"] == "[redacted]"
     assert entries[1]["error"] == "invalid x-api-key"
     assert key not in str(entries)
+
+
+def test_other_v1_routes_need_the_key_too(secured: str) -> None:
+    with pytest.raises(openai.AuthenticationError) as caught:
+        openai_client(secured, "sk-abc").models.list()
+    assert caught.value.code == "invalid_api_key"
+    assert [m.id for m in openai_client(secured, "sk-good").models.list()]
+
+    client = anthropic.Anthropic(base_url=secured, api_key="sk-ant-wrong", max_retries=0)
+    with pytest.raises(anthropic.AuthenticationError) as refused:
+        client.messages.count_tokens(model=MESSAGES["model"], messages=MESSAGES["messages"])
+    assert refused.value.response.json()["error"]["message"] == "invalid x-api-key"
+    with pytest.raises(anthropic.AuthenticationError):
+        client.models.list()
+    good = anthropic.Anthropic(base_url=secured, api_key="sk-good", max_retries=0)
+    counted = good.messages.count_tokens(model=MESSAGES["model"], messages=MESSAGES["messages"])
+    assert counted.input_tokens > 0
+
+    missing = httpx.get(f"{secured}/v1/responses/resp_123")
+    assert missing.status_code == 401
+    assert missing.json()["error"]["message"] == OPENAI_MISSING
+    # Health and metrics stay open.
+    assert httpx.get(f"{secured}/health").status_code == 200
+    assert httpx.get(f"{secured}/metrics").status_code == 200

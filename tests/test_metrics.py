@@ -7,6 +7,7 @@ from collections.abc import Callable
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
+from server.journal import Journal
 from server.metrics import Metrics
 
 ServerFactory = Callable[..., str]
@@ -90,10 +91,15 @@ def test_metrics_follow_the_requests(serve: ServerFactory) -> None:
 
 
 def test_faults_counter_and_label_escaping() -> None:
-    """The fault injector counts through ``Metrics.fault_injected``."""
+    """A call's ``fault`` label (set by the fault injector) is counted when it completes."""
     metrics = Metrics()
-    metrics.fault_injected("chat", "error_mid_stream")
-    metrics.fault_injected("chat", "error_mid_stream")
+    journal = Journal()
+    scope = {"method": "POST", "path": "/v1/chat/completions", "headers": []}
+    for fault in ("error_mid_stream", "error_mid_stream", None):
+        call = journal.begin("chat", scope, "", "req_1", 0.0)
+        call.fault = fault
+        call.finish(200, 0.1, None)
+        metrics.observe(call)
     metrics.fault_injected("messages", 'odd "name"\\n')
     samples = {}
     for family in text_string_to_metric_families(metrics.render()):
@@ -102,3 +108,4 @@ def test_faults_counter_and_label_escaping() -> None:
     faults = "understudy_faults_injected_total"
     assert value(samples, faults, api="chat", fault="error_mid_stream") == 2
     assert value(samples, faults, api="messages", fault='odd "name"\\n') == 1
+    assert value(samples, "understudy_requests_total", api="chat", scenario="", status="200") == 3

@@ -15,6 +15,7 @@ import os
 import platform
 import resource
 import shlex
+import signal
 import socket
 import statistics
 import subprocess
@@ -66,14 +67,19 @@ def raise_nofile() -> None:
 
 
 NICE = 0  # set from --nice: priority of servers and generators against other processes
+RT = False  # set per section from --rt: SCHED_FIFO for servers and generators
 
 
 def _preexec(cpus: set[int] | None):
+    rt = RT
+
     def fn() -> None:
         if cpus:
             os.sched_setaffinity(0, cpus)
         if NICE:
             os.nice(NICE)
+        if rt:
+            os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(1))
         raise_nofile()
 
     return fn
@@ -699,6 +705,8 @@ def markdown(results: dict) -> str:
         f"uvicorn {env.get('uvicorn')}, starlette {env.get('starlette')}, "
         f"sse-starlette {env.get('sse_starlette')}; server on cores {env.get('server_cores')}, "
         f"generator on {env.get('generator_cores')}; {results.get('date')}"
+        + (f"; SCHED_FIFO in {', '.join(env['rt_sections'])}" if env.get("rt_sections") else "")
+        + (f"; nice {env['nice']}" if env.get("nice") else "")
     )
     tp = results.get("throughput")
     if tp:
@@ -874,6 +882,12 @@ def parse(argv: list[str]) -> argparse.Namespace:
         "--quiet-wait", type=float, default=0.0,
         help="before each run wait up to S seconds for other processes to calm down",
     )  # fmt: skip
+    r.add_argument(
+        "--rt", default="",
+        help="comma list of sections whose servers and generators run SCHED_FIFO (needs root): "
+        "keeps a shared machine's other work from distorting latency; the kernel still leaves "
+        "5%% of each core to other processes",
+    )  # fmt: skip
     r.add_argument("--quiet-load", type=float, default=0.15,
                    help="cores of other load counted as calm (with --quiet-wait)")  # fmt: skip
     r.add_argument(
@@ -900,7 +914,8 @@ def parse(argv: list[str]) -> argparse.Namespace:
             setattr(o, k, v)
     o.pacing_levels = [int(x) for x in str(o.pacing_levels).split(",") if x]
     o.only = [s.strip() for s in o.only.split(",") if s.strip()]
-    for s in o.only:
+    o.rt = [s.strip() for s in o.rt.split(",") if s.strip()]
+    for s in o.only + o.rt:
         if s not in SECTIONS:
             p.error(f"unknown section {s!r}")
     return o
@@ -909,6 +924,12 @@ def parse(argv: list[str]) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     o = parse(argv)
+
+    def interrupted(signum, frame):  # SIGTERM, or SIGINT when started in the background
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupted)
+    signal.signal(signal.SIGINT, interrupted)
     global NICE
     NICE = o.nice
     raise_nofile()
@@ -917,10 +938,14 @@ def main(argv: list[str] | None = None) -> int:
     bench.results["command"] = "python -m bench " + shlex.join(argv)
     bench.results["date"] = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     bench.results["env"] = env_info()
+    bench.results["env"]["rt_sections"] = o.rt
+    global RT
     try:
         for section in SECTIONS:
             if section in o.only:
+                RT = section in o.rt
                 getattr(bench, section)()
+                RT = False
     except KeyboardInterrupt:
         bench.errors.append("interrupted")
     finally:

@@ -11,6 +11,7 @@ from typing import Any
 
 from server.errors import ApiError
 from server.plan import ReplyPlan
+from server.ratelimits import RateLimits
 from server.request import Api, NeutralRequest
 from server.sse import Frame
 
@@ -65,3 +66,13 @@ class ApiModule(ABC):
 
     def too_large(self, limit: int) -> ApiError:
         return ApiError(413, f"Request exceeds the maximum size of {limit} bytes.")
+
+    def rate_limit_headers(self, limits: RateLimits) -> dict[str, str]:
+        """This provider's rate-limit header family (reference §1.3), sent with injected 429s.
+
+        Override per provider: OpenAI's ``x-ratelimit-*`` names live in
+        ``server.apis.openai``; an Anthropic module returns
+        ``server.ratelimits.anthropic_headers(limits)`` (``anthropic-ratelimit-*``).
+        The default sends none.
+        """
+        return {}

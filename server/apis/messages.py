@@ -22,6 +22,7 @@ from server.apis.base import ApiModule, EventStream
 from server.apis.messages_request import validate_count_tokens, validate_messages
 from server.errors import ApiError
 from server.plan import ReplyPlan
+from server.ratelimits import RateLimits, anthropic_headers
 from server.reply import Reply, Usage, count_input_tokens
 from server.request import Message, NeutralRequest
 from server.sse import Frame
@@ -180,6 +181,9 @@ class MessagesApi(ApiModule):
 
     def too_large(self, limit: int) -> ApiError:
         return ApiError(413, "Request exceeds the maximum size")
+
+    def rate_limit_headers(self, limits: RateLimits) -> dict[str, str]:
+        return anthropic_headers(limits)
 
 
 def _event(name: bytes, payload: bytes) -> bytes:

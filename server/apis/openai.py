@@ -5,6 +5,7 @@ from typing import Any
 from server import ids
 from server.apis.base import ApiModule
 from server.errors import ApiError
+from server.ratelimits import RateLimits, openai_headers
 
 INVALID_JSON_MESSAGE = (
     "We could not parse the JSON body of your request. (HINT: This likely means you aren't "
@@ -37,6 +38,9 @@ class OpenAIApi(ApiModule):
 
     def invalid_json(self, detail: str) -> ApiError:
         return ApiError(400, INVALID_JSON_MESSAGE)
+
+    def rate_limit_headers(self, limits: RateLimits) -> dict[str, str]:
+        return openai_headers(limits)
 
 
 def obfuscation_pool(size: int = 64) -> list[bytes]:

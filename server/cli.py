@@ -7,6 +7,7 @@ import sys
 from collections.abc import Sequence
 
 from server import __version__
+from server.faults import load_chaos
 from server.scenarios import ScenarioError, load_paths
 from server.scenarios.catalog import Catalog
 from server.scenarios.schema import json_schema
@@ -35,6 +36,12 @@ def _parser() -> argparse.ArgumentParser:
         help="multiply every scripted delay (0 = no waits; env UNDERSTUDY_TIME_SCALE)",
     )
     serve.add_argument("--workers", type=int, help="worker processes (env UNDERSTUDY_WORKERS)")
+    serve.add_argument(
+        "--chaos",
+        metavar="PROFILE",
+        help="server-wide chaos for replies that script no fault: flaky, errors, framing, or "
+        "a YAML file (env UNDERSTUDY_CHAOS; docs/faults.md)",
+    )
     serve.add_argument("--log-level", help="uvicorn log level (env UNDERSTUDY_LOG_LEVEL)")
     serve.add_argument(
         "--cors-origins", nargs="*", help="allowed CORS origins; none disables CORS (default *)"
@@ -80,6 +87,7 @@ def _export(args: argparse.Namespace) -> None:
         "UNDERSTUDY_SCENARIOS": os.pathsep.join(args.scenarios) if args.scenarios else None,
         "UNDERSTUDY_TIME_SCALE": args.time_scale,
         "UNDERSTUDY_WORKERS": args.workers,
+        "UNDERSTUDY_CHAOS": args.chaos,
         "UNDERSTUDY_LOG_LEVEL": args.log_level,
         "UNDERSTUDY_CORS_ORIGINS": (
             os.pathsep.join(args.cors_origins) if args.cors_origins is not None else None
@@ -101,6 +109,7 @@ def serve(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
     try:
         Catalog(load_paths(settings.scenarios))
+        load_chaos(settings.chaos)
     except ScenarioError as exc:
         print(f"understudy: invalid scenarios:\n{exc}", file=sys.stderr)
         return 2

@@ -3,6 +3,7 @@
 import time
 from dataclasses import dataclass
 
+from server.faults import Chaos, FaultPlan, plan_faults
 from server.pacing import Timing
 from server.reply import Reply, build_reply
 from server.request import NeutralRequest
@@ -20,22 +21,34 @@ class ReplyPlan:
     request_id: str
     created: int
     settings: Settings
+    faults: FaultPlan | None = None
+    """What goes wrong with this reply (server/faults.py); None almost always."""
 
 
 def build_plan(
-    request: NeutralRequest, selection: Selection, settings: Settings, request_id: str
+    request: NeutralRequest,
+    selection: Selection,
+    settings: Settings,
+    request_id: str,
+    chaos: Chaos | None = None,
 ) -> ReplyPlan:
+    """``chaos`` is the server-wide chaos profile; it may raise ``ApiError`` for a fault
+    the scenario scripts but the called API cannot show."""
     scenario, spec = selection.scenario, selection.reply
     delivery = scenario.delivery or Delivery()
     if spec.delivery is not None:
         delivery = spec.delivery.merged_over(delivery)
+    timing = Timing.from_delivery(delivery, settings.time_scale)
     return ReplyPlan(
         request=request,
         reply=build_reply(request, spec, delivery),
-        timing=Timing.from_delivery(delivery, settings.time_scale),
+        timing=timing,
         scenario=scenario.name,
         reply_index=selection.reply_index,
         request_id=request_id,
         created=int(time.time()),
         settings=settings,
+        faults=plan_faults(
+            request, selection, timing.waits, delivery.seed, settings.time_scale, chaos
+        ),
     )

@@ -39,6 +39,8 @@ class Settings:
     max_body_bytes: int = 32 * 1024 * 1024
     log_level: str = "info"
     workers: int = 1
+    chaos: str | None = None
+    """Server-wide chaos profile: a bundled name (flaky, errors, framing) or a YAML file."""
     response_store_size: int = 10_000
     journal_size: int = 1000
     api_keys: list[str] = field(default_factory=list)
@@ -61,6 +63,7 @@ class Settings:
         settings.max_body_bytes = int(env.get("UNDERSTUDY_MAX_BODY_BYTES", settings.max_body_bytes))
         settings.log_level = env.get("UNDERSTUDY_LOG_LEVEL", settings.log_level)
         settings.workers = int(env.get("UNDERSTUDY_WORKERS", settings.workers))
+        settings.chaos = env.get("UNDERSTUDY_CHAOS") or settings.chaos
         settings.response_store_size = int(
             env.get("UNDERSTUDY_RESPONSE_STORE_SIZE", settings.response_store_size)
         )

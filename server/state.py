@@ -5,6 +5,7 @@ import asyncio
 from dataclasses import dataclass, field
 
 from server.apis.response_store import ResponseStore
+from server.faults import Chaos, load_chaos
 from server.journal import Call, Journal
 from server.metrics import Metrics
 from server.runtime import RuntimeScenarios
@@ -23,6 +24,8 @@ class ServerState:
     runtime: RuntimeScenarios = field(default_factory=RuntimeScenarios)
     journal: Journal = field(default_factory=Journal)
     metrics: Metrics = field(default_factory=Metrics)
+    chaos: Chaos | None = None
+    """The server-wide chaos profile (``--chaos``), for replies that script no fault."""
 
     @classmethod
     def load(cls, settings: Settings) -> "ServerState":
@@ -32,6 +35,7 @@ class ServerState:
             catalog=Catalog(load_paths(settings.scenarios)),
             responses=ResponseStore(settings.response_store_size),
             journal=Journal(settings.journal_size),
+            chaos=load_chaos(settings.chaos),
         )
 
     def record(self, call: Call, status: int, outcome: StreamOutcome | None = None) -> None:

@@ -17,7 +17,7 @@ from server.apis.base import ApiModule
 from server.errors import ApiError
 from server.journal import Call
 from server.plan import build_plan
-from server.sse import SSE_HEADERS, StreamResponse
+from server.sse import SSE_HEADERS, CutResponse, StreamResponse
 from server.state import ServerState
 
 NAMESPACE_HEADER = "x-understudy-namespace"
@@ -36,7 +36,10 @@ async def read_body(request: Request, limit: int) -> bytes:
 
 
 def error_response(api: ApiModule, error: ApiError, request_id: str) -> Response:
-    headers = {api.request_id_header: request_id, **error.headers}
+    headers = {api.request_id_header: request_id}
+    if error.rate_limits is not None:
+        headers.update(api.rate_limit_headers(error.rate_limits))
+    headers.update(error.headers)
     return Response(
         orjson.dumps(api.error_body(error, request_id)),
         status_code=error.status,
@@ -78,7 +81,12 @@ async def handle(api: ApiModule, request: Request, state: ServerState) -> Any:
         catalog = state.runtime.catalog_for(namespace, state.catalog)
         selection = catalog.select(neutral, state.counters, namespace)
         call.scenario, call.reply_index = selection.scenario.name, selection.reply_index
-        plan = build_plan(neutral, selection, settings, request_id)
+        plan = build_plan(neutral, selection, settings, request_id, state.chaos)
+        faults = plan.faults
+        if faults is not None:
+            call.fault = faults.label
+            if faults.error is not None:
+                raise faults.error
     except ApiError as error:
         call.error = error.message
         state.record(call, error.status)
@@ -88,12 +96,14 @@ async def handle(api: ApiModule, request: Request, state: ServerState) -> Any:
         headers = [*SSE_HEADERS, (api.request_id_header.encode(), request_id.encode())]
         call.stream = True
         state.metrics.stream_opened(api.name)
+        stream = api.render_stream(plan)
         return StreamResponse(
-            api.render_stream(plan).frames(),
+            stream.frames(),
             headers=headers,
             timing=plan.timing,
             started_at=started_at,
             on_close=partial(state.record, call, 200),
+            script=None if faults is None else faults.script(stream),
         )
 
     reply = plan.reply
@@ -102,8 +112,15 @@ async def handle(api: ApiModule, request: Request, state: ServerState) -> Any:
     wait = started_at + plan.timing.total(tokens) - loop.time()
     if wait > 0:
         await asyncio.sleep(wait)
+    body = orjson.dumps(api.render_body(plan))
+    if faults is not None:
+        await faults.hold(request)
+        keep = faults.cut_at(len(body))
+        if keep is not None:
+            state.record(call, 200)
+            return CutResponse(body, keep, [(api.request_id_header.encode(), request_id.encode())])
     response = Response(
-        orjson.dumps(api.render_body(plan)),
+        body,
         media_type="application/json",
         headers={api.request_id_header: request_id},
     )

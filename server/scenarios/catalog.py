@@ -21,6 +21,8 @@ class Selection:
     scenario: Scenario
     reply_index: int
     reply: ReplySpec
+    position: int = 0
+    """How many earlier calls this scenario answered (seeds its chaos per call)."""
 
 
 class Counters:
@@ -89,8 +91,9 @@ class Catalog:
                 f"'{request.model}') and the catalog has no default scenario.",
                 code="scenario_not_found",
             )
-        index, reply = scenario.reply_at(counters.take(namespace, scenario.name))
-        return Selection(scenario, index, reply)
+        position = counters.take(namespace, scenario.name)
+        index, reply = scenario.reply_at(position)
+        return Selection(scenario, index, reply, position)
 
     def model_names(self) -> list[str]:
         names: list[str] = []

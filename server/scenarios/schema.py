@@ -16,9 +16,18 @@ from pydantic import (
     Field,
     NonNegativeFloat,
     NonNegativeInt,
+    PositiveFloat,
     WithJsonSchema,
     field_validator,
     model_validator,
+)
+
+from server.scenarios.fault_specs import (
+    ChaosSpec,
+    ErrorSpec,
+    FaultSpec,
+    FramingSpec,
+    check_faults,
 )
 
 ApiName = Literal["chat", "messages", "responses"]
@@ -115,6 +124,41 @@ _CHUNKING_SCHEMA = {
 }
 
 
+class JitterSpec(Strict):
+    """Random variation of every gap (TTFT included), reproducible from the delivery seed."""
+
+    distribution: Literal["fixed", "uniform", "normal"] = Field(
+        "uniform",
+        description="uniform: +-ms; normal: standard deviation ms; fixed: always +ms.",
+    )
+    ms: NonNegativeFloat = 0.0
+    min_ms: float | None = Field(None, description="Lower bound of the jitter (clamped).")
+    max_ms: float | None = Field(None, description="Upper bound of the jitter (clamped).")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _number(cls, data: Any) -> Any:
+        if isinstance(data, int | float) and not isinstance(data, bool):
+            return {"distribution": "uniform", "ms": data}
+        return data
+
+    @model_validator(mode="after")
+    def _bounds(self) -> "JitterSpec":
+        if self.min_ms is not None and self.max_ms is not None and self.min_ms > self.max_ms:
+            raise ValueError("min_ms must not exceed max_ms")
+        return self
+
+
+class WaitSpec(Strict):
+    """A scripted pause before one event, on top of the normal pacing."""
+
+    after_events: NonNegativeInt = Field(description="Events sent before the pause.")
+    ms: NonNegativeFloat
+
+
+_EXCLUSIVE = (("itl_ms", "tokens_per_second"), ("jitter_ms", "jitter"))
+
+
 class Delivery(Strict):
     """How a reply is paced and split into stream events."""
 
@@ -127,6 +171,22 @@ class Delivery(Strict):
     seed: int | None = Field(
         None, description="Seed for jitter; the same seed gives the same schedule."
     )
+    tokens_per_second: PositiveFloat | None = Field(
+        None, description="Generation speed; another way to give itl_ms (1000 / rate)."
+    )
+    jitter: JitterSpec | None = Field(
+        None, description="Jitter distribution: a number (uniform +-ms) or {distribution, ...}."
+    )
+    waits: list[WaitSpec] | None = Field(
+        None, description="Scripted pauses: [{after_events: 4, ms: 2000}] waits before event 5."
+    )
+
+    @model_validator(mode="after")
+    def _one_of_each(self) -> "Delivery":
+        for first, second in _EXCLUSIVE:
+            if getattr(self, first) is not None and getattr(self, second) is not None:
+                raise ValueError(f"give either {first} or {second}, not both")
+        return self
 
     @field_validator("chunking", mode="before")
     @classmethod
@@ -148,7 +208,12 @@ class Delivery(Strict):
         """This delivery's explicitly set fields layered over ``base``."""
         if base is None:
             return self
-        return base.model_copy(update={name: getattr(self, name) for name in self.model_fields_set})
+        update = {name: getattr(self, name) for name in self.model_fields_set}
+        for pair in _EXCLUSIVE:  # a reply's itl_ms replaces a scenario's tokens_per_second
+            for mine, theirs in (pair, pair[::-1]):
+                if mine in self.model_fields_set and theirs not in self.model_fields_set:
+                    update[theirs] = None
+        return base.model_copy(update=update)
 
 
 class ToolCallSpec(Strict):
@@ -252,6 +317,26 @@ class ReplySpec(Strict):
         None, description="Model name to report instead of the requested one."
     )
     delivery: Delivery | None = None
+    error: ErrorSpec | None = Field(
+        None, description="Answer with this HTTP error instead (a preset name or a mapping)."
+    )
+    fault: list[FaultSpec] | None = Field(
+        None, description="Stream faults: one mapping or a list (see docs/faults.md)."
+    )
+    framing: FramingSpec | None = Field(None, description="Unusual but legal SSE bytes.")
+    chaos: ChaosSpec | None = Field(None, description="Random faults, reproducible by seed.")
+
+    @field_validator("fault", mode="before")
+    @classmethod
+    def _fault_list(cls, value: Any) -> Any:
+        return [value] if isinstance(value, dict) else value
+
+    @model_validator(mode="after")
+    def _faults_fit(self) -> "ReplySpec":
+        if self.error is not None and (self.fault or self.chaos is not None):
+            raise ValueError("an error reply has no stream: drop fault/chaos or the error")
+        check_faults(self.fault, has_tool_calls=bool(self.tool_calls))
+        return self
 
     @field_validator("content", "reasoning", mode="before")
     @classmethod
@@ -275,6 +360,10 @@ class Scenario(Strict):
     )
     then: Literal["repeat_last", "cycle"] = Field(
         "repeat_last", description="What follows the last of 'replies'."
+    )
+    framing: FramingSpec | None = Field(None, description="Framing for every reply.")
+    chaos: ChaosSpec | None = Field(
+        None, description="Chaos for every reply that scripts no error or fault of its own."
     )
 
     @model_validator(mode="after")

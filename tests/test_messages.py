@@ -877,3 +877,69 @@ def test_token_flags_mark_only_deltas() -> None:
     reply = plan.reply
     paced_count = sum(paced for _, paced in flagged)
     assert paced_count == len(reply.content) + sum(len(c.fragments) + 1 for c in reply.tool_calls)
+
+
+# --- Scenario errors and stream faults rendered in Anthropic's vocabulary --------------
+
+FAULTS = """
+name: busy
+match: {contains: busy}
+reply: {error: overloaded}
+---
+name: limited
+match: {contains: limited}
+reply: {error: rate_limit}
+---
+name: breaks
+match: {contains: breaks}
+reply:
+  content: ["Hel", "lo", " there"]
+  fault: {kind: error_event, after_events: 4, error: overloaded}
+"""
+
+
+@pytest.mark.parametrize(
+    ("word", "status", "kind", "error_class"),
+    [
+        ("busy", 529, "overloaded_error", anthropic.OverloadedError),
+        ("limited", 429, "rate_limit_error", anthropic.RateLimitError),
+    ],
+)
+def test_scenario_http_errors_pick_the_sdk_class(
+    serve, word: str, status: int, kind: str, error_class: type
+) -> None:
+    """Reference §3.8 and §1.3: 529 OverloadedError, 429 RateLimitError with Anthropic headers."""
+    client = anthropic.Anthropic(base_url=serve(FAULTS), api_key="k", max_retries=0)
+    with pytest.raises(error_class) as caught:
+        client.messages.create(model=MODEL, max_tokens=10, messages=user(word))
+    error = caught.value
+    assert (error.status_code, error.type) == (status, kind)
+    assert error.body["request_id"] == error.request_id
+    headers = error.response.headers
+    assert not any(name.startswith("x-ratelimit") for name in headers)
+    if status == 429:
+        assert headers["anthropic-ratelimit-requests-remaining"] == "0"
+        assert "retry-after" in headers
+
+
+def test_mid_stream_error_event(serve) -> None:
+    """Reference §3.5(f): ``event: error`` after a delta; the SDK raises with status 200."""
+    base_url = serve(FAULTS)
+    response = httpx.post(
+        f"{base_url}/v1/messages",
+        json={"model": MODEL, "max_tokens": 10, "stream": True, "messages": user("breaks")},
+    )
+    events = parse_events(response.text)
+    assert [name for name, _ in events][-2:] == ["content_block_delta", "error"]
+    assert events[-1][1] == {
+        "type": "error",
+        "error": {"type": "overloaded_error", "message": "Overloaded"},
+        "request_id": response.headers["request-id"],
+    }
+    client = anthropic.Anthropic(base_url=base_url, api_key="k", max_retries=0)
+    with (
+        pytest.raises(anthropic.APIStatusError) as caught,
+        client.messages.stream(model=MODEL, max_tokens=10, messages=user("breaks")) as stream,
+    ):
+        stream.get_final_message()
+    assert (caught.value.status_code, caught.value.type) == (200, "overloaded_error")

@@ -10,9 +10,13 @@ client-side lateness can be told from server-side lateness.
     python -m bench.pacing_check                      # ITL 20 ms at 1 and 500 streams
     python -m bench.pacing_check --conns 1 100 500 --itl-ms 20 --duration 10
     python -m bench.pacing_check --scripted           # through the fault-script writer path
+    python -m bench.pacing_check --rt                 # pinned cores, SCHED_FIFO (root)
 
 ``--scripted`` adds a no-op ``framing: {}`` to the reply, which sends it through the fault
 script (the path faults, framing and scripted waits take) instead of the plain loop.
+On a shared machine other processes steal the server's core and show up as late tokens;
+``--rt`` pins the server and the generator to one core each and runs both SCHED_FIFO, so
+the figures measure the server rather than its neighbours.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -60,6 +65,25 @@ def wait_ready(port: int, process: subprocess.Popen, timeout: float = 20) -> Non
     raise RuntimeError("server did not start")
 
 
+def isolation(core: int | None, rt: bool) -> Callable[[], None]:
+    """Pin to ``core`` and, with ``rt``, run SCHED_FIFO: shields from other processes."""
+
+    def apply() -> None:
+        if core is not None:
+            os.sched_setaffinity(0, {core})
+        if rt:
+            os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(1))
+
+    return apply
+
+
+def cores(pin: bool) -> tuple[int | None, int | None]:
+    available = sorted(os.sched_getaffinity(0))
+    if pin and len(available) >= 2:
+        return available[0], available[1]
+    return None, None
+
+
 def run_loadgen(port: int, conns: int, args: argparse.Namespace, pid: int) -> dict:
     command = [
         sys.executable,
@@ -79,7 +103,15 @@ def run_loadgen(port: int, conns: int, args: argparse.Namespace, pid: int) -> di
         "--server-pid",
         str(pid),
     ]
-    result = subprocess.run(command, capture_output=True, text=True, check=True, cwd=ROOT)
+    core = cores(args.rt)[1]
+    result = subprocess.run(
+        command,
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=ROOT,
+        preexec_fn=isolation(core, args.rt),
+    )
     return json.loads(result.stdout)
 
 
@@ -114,6 +146,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=float, default=2.0)
     parser.add_argument("--ramp", type=float, default=1.0, help="stagger stream starts")
     parser.add_argument("--scripted", action="store_true", help="use the fault-script path")
+    parser.add_argument("--rt", action="store_true", help="pin cores, SCHED_FIFO (root)")
     parser.add_argument("--json", action="store_true", help="print JSON rows")
     args = parser.parse_args(argv)
 
@@ -136,6 +169,7 @@ def main(argv: list[str] | None = None) -> int:
             ],
             cwd=ROOT,
             env={**os.environ, "UNDERSTUDY_TIME_SCALE": "1"},
+            preexec_fn=isolation(cores(args.rt)[0], args.rt),
         )
         try:
             wait_ready(port, server)
@@ -151,7 +185,8 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(rows, indent=1))
         return 0
     path = "fault-script path" if args.scripted else "plain path"
-    print(f"configured ITL {args.itl_ms:g} ms, {TOKENS} tokens per stream, {path}")
+    isolated = ", pinned + SCHED_FIFO" if args.rt else ""
+    print(f"configured ITL {args.itl_ms:g} ms, {TOKENS} tokens per stream, {path}{isolated}")
     columns = list(rows[0])
     print(" | ".join(columns))
     for item in rows:

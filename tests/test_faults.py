@@ -435,19 +435,33 @@ def test_truncated_responses_stream_has_no_terminal_event(serve) -> None:
 # ----------------------------------------------------------------------------- stalls
 
 
-def test_stall_forever_hits_the_clients_read_timeout(serve) -> None:
+@pytest.mark.parametrize("api", APIS)
+def test_stall_forever_hits_the_clients_read_timeout(serve, api: str) -> None:
+    """Silence after two events: the SDK's read timeout fires (openai-python wraps it in
+    ``APITimeoutError``; the cause is httpx2's ``ReadTimeout``)."""
     base_url = serve(
         f"name: s\nreply:\n  content: {TEXT}\n  fault: {{kind: stall, after_events: 2}}\n"
     )
-    client = openai_client(base_url, max_retries=0, timeout=httpx2.Timeout(5, read=0.3))
-    received = []
-    with (
-        pytest.raises(openai.APITimeoutError) as caught,
-        client.chat.completions.create(**body(CHAT)) as stream,
-    ):
-        received.extend(stream)
-    assert isinstance(caught.value.__cause__, httpx2.ReadTimeout)
+    timeouts = (openai.APITimeoutError, anthropic.APITimeoutError, httpx2.ReadTimeout)
+    received: list[Any] = []
+    started = time.monotonic()
+    with pytest.raises(timeouts) as caught:
+        options = {"max_retries": 0, "timeout": httpx2.Timeout(5, read=0.3)}
+        if api == MESSAGES:
+            with anthropic_client(base_url, **options).messages.create(**body(api)) as stream:
+                received.extend(stream)
+        elif api == CHAT:
+            with openai_client(base_url, **options).chat.completions.create(**body(api)) as stream:
+                received.extend(stream)
+        else:
+            with openai_client(base_url, **options).responses.create(**body(api)) as stream:
+                received.extend(stream)
+    error: BaseException | None = caught.value
+    while error is not None and not isinstance(error, httpx2.ReadTimeout):
+        error = error.__cause__
+    assert error is not None
     assert len(received) == 2
+    assert time.monotonic() - started < 4
 
 
 @pytest.mark.parametrize("api", APIS)
@@ -766,3 +780,29 @@ def test_fault_mistakes_are_reported_with_file_line_and_field(reply: str, proble
     with pytest.raises(ScenarioError) as caught:
         load_text(f"name: s\nreply:\n  {reply}\n", "f.yaml")
     assert caught.value.problems[0].startswith(problem), caught.value.problems
+
+
+def test_the_journal_names_the_fault_of_each_call(serve) -> None:
+    """The control plane's journal entry carries what the injector did (``fault``)."""
+    base_url = serve(
+        "name: s\nreplies:\n  - error: {preset: rate_limit, retry_after_ms: 5}\n"
+        f"  - content: {TEXT}\n    fault: {{kind: disconnect, after_events: 2}}\n"
+        f"  - content: {TEXT}\n"
+    )
+    post(base_url, CHAT)
+    with pytest.raises(httpx.RemoteProtocolError):
+        post(base_url, CHAT)
+    post(base_url, CHAT)
+    deadline = time.monotonic() + 5
+    while True:
+        entries = httpx.get(f"{base_url}/_understudy/journal", timeout=5).json()["entries"]
+        if len(entries) == 3 or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    faults = [(entry["status"], entry["fault"], entry["completed"]) for entry in entries]
+    assert faults == [
+        (429, "http 429 rate_limit", True),
+        (200, "disconnect after 2 events", False),
+        (200, None, True),
+    ]
+    assert entries[1]["events_sent"] == 2 and not entries[1]["disconnected"]

@@ -532,12 +532,24 @@ def malformed(violation: str, reply: str = f"\n  content: {TEXT}", **position: i
     return f"name: s\nreply:{reply}\n  fault: {{kind: malformed, violation: {violation}{where}}}\n"
 
 
-def test_chat_invalid_json_and_event_without_data_break_openai_python(serve) -> None:
-    """§7: both raise ``json.JSONDecodeError`` in openai-python."""
+def test_invalid_json_and_event_without_data(serve) -> None:
+    """§1.1 rule 2, §7: openai-python raises ``json.JSONDecodeError`` for both on Chat and
+    Responses; a cut JSON breaks anthropic-python too, but anthropic-python 2.12 skips an
+    ``event:`` that has no data (``if not sse.data: continue``), unlike the reference's
+    "any API" row, which the OpenAI SDKs bear out."""
     for violation in ("invalid_json", "event_without_data"):
         base_url = serve(malformed(violation))
-        with pytest.raises(json.JSONDecodeError):
-            sdk_stream(base_url, CHAT)
+        for api in (CHAT, RESPONSES):
+            with pytest.raises(json.JSONDecodeError):
+                sdk_stream(base_url, api)
+        client = anthropic_client(base_url)
+        if violation == "invalid_json":
+            with pytest.raises(ValueError), client.messages.stream(**helper_body(MESSAGES)) as s:
+                s.get_final_message()
+        else:
+            with client.messages.stream(**helper_body(MESSAGES)) as stream:
+                assert stream.get_final_message().content[0].text == TEXT
+            assert b"event: keepalive\n\n" in post(base_url, MESSAGES).content
 
 
 def test_chat_tool_call_violations_as_the_reference_says(serve) -> None:

@@ -25,6 +25,7 @@ import argparse
 import asyncio
 import cProfile
 import io
+import json
 import pstats
 import sys
 import time
@@ -135,6 +136,32 @@ async def measure(app, path, body, headers, streams: int) -> dict:
     }
 
 
+async def measure_paced(make, path, body, headers, streams: int) -> dict:
+    """``streams`` concurrent paced streams (starts spread over 1 s): app + event-loop CPU
+    per event, with real timers but no sockets."""
+    import random
+
+    app = make()
+    b = body.encode()
+    rng = random.Random(1)
+
+    async def delayed() -> Sink:
+        await asyncio.sleep(rng.uniform(0, 1.0))
+        return await one_stream(app, path, b, headers)
+
+    await one_stream(app, path, b, headers)  # warm-up
+    t0 = time.process_time()
+    w0 = time.perf_counter()
+    sinks = await asyncio.gather(*(delayed() for _ in range(streams)))
+    cpu = time.process_time() - t0
+    events = sum(s.events for s in sinks)
+    return {
+        "us_per_event": round(cpu / events * 1e6, 3),
+        "events_per_stream": events // streams,
+        "cpu_util": round(cpu / (time.perf_counter() - w0), 3),
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     import uvloop
 
@@ -144,8 +171,34 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--only", default=None, help="comma list of targets")
     p.add_argument("--profile", default=None, help="cProfile this target instead")
     p.add_argument("--top", type=int, default=25)
+    p.add_argument("--json", action="store_true", help="print the results as JSON")
+    p.add_argument("--paced", type=int, default=0,
+                   help="N concurrent streams at TTFT 200 ms / ITL 20 ms, 50 tokens (raw, chat)")
     o = p.parse_args(argv)
     all_targets = targets()
+    if o.paced:
+        from bench.runner import PACING_ITL_MS, PACING_TTFT_MS, PACING_TOKENS
+
+        paced = {
+            "raw": (all_targets["raw"][0], "/v1/chat/completions", CHAT_BODY, {
+                "x-bench-events": str(PACING_TOKENS), "x-bench-ttft-ms": f"{PACING_TTFT_MS:g}",
+                "x-bench-itl-ms": f"{PACING_ITL_MS:g}"}),
+            "chat": (*all_targets["chat"][:3], {SCENARIO_HEADER: "bench-paced"}),
+            "chat-router": (*all_targets["chat-router"][:3], {SCENARIO_HEADER: "bench-paced"}),
+        }  # fmt: skip
+        results = {}
+        for name in (o.only.split(",") if o.only else paced):
+            runs = [uvloop.run(measure_paced(*paced[name], o.paced)) for _ in range(o.repeat)]
+            results[name] = min(runs, key=lambda r: r["us_per_event"])
+        if o.json:
+            print(json.dumps(results))
+            return 0
+        print(f"| target ({o.paced} paced streams) | app+loop µs/event | events/stream | CPU |")
+        print("|---|---:|---:|---:|")
+        for name, r in results.items():
+            print(f"| {name} | {r['us_per_event']:.2f} | {r['events_per_stream']} "
+                  f"| {r['cpu_util']:.0%} |")  # fmt: skip
+        return 0
     if o.profile:
         make, path, body, headers = all_targets[o.profile]
 
@@ -186,6 +239,9 @@ def main(argv: list[str] | None = None) -> int:
         return results
 
     results = uvloop.run(run_all())
+    if o.json:
+        print(json.dumps(results))
+        return 0
     raw = results.get("raw", {}).get("us_per_event")
     print("| target | app µs/event | vs raw | events/stream | app µs/stream |")
     print("|---|---:|---:|---:|---:|")

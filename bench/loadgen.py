@@ -72,16 +72,27 @@ def process_tree(pid: int) -> list[int]:
 
 
 def proc_cpu_seconds(pid: int) -> float:
-    """utime + stime of the process tree rooted at ``pid``."""
-    total = 0
+    """CPU time of the process tree rooted at ``pid``: the scheduler's nanosecond run time of
+    every thread (``/proc/<pid>/task/<tid>/schedstat``), falling back to utime + stime."""
+    total = 0.0
     for p in process_tree(pid):
+        try:
+            tids = os.listdir(f"/proc/{p}/task")
+            ns = 0
+            for tid in tids:
+                with open(f"/proc/{p}/task/{tid}/schedstat", "rb") as f:
+                    ns += int(f.read().split()[0])
+            total += ns / 1e9
+            continue
+        except (OSError, ValueError, IndexError):
+            pass
         try:
             with open(f"/proc/{p}/stat", "rb") as f:
                 fields = f.read().rsplit(b")", 1)[1].split()
         except OSError:
             continue
-        total += int(fields[11]) + int(fields[12])  # utime, stime
-    return total / CLK_TCK
+        total += (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime, stime
+    return total
 
 
 def proc_rss_kib(pid: int) -> int:

@@ -689,6 +689,38 @@ class Bench:
         self.results["workers"] = out
 
 
+    # -- f. in-process app cost
+
+    def app(self) -> None:
+        """The ASGI app's own CPU per event, without sockets (bench/inproc.py)."""
+        o = self.o
+        self.log("[app] in-process app cost per event")
+        out: dict = {}
+        runs = [
+            ("throughput", ["--streams", str(o.app_streams), "--repeat", "3"]),
+            ("paced", ["--paced", "500", "--repeat", "3"]),
+        ]
+        for label, extra in runs:
+            cmd = [sys.executable, "-m", "bench.inproc", "--json", *extra]
+            if o.no_product:
+                cmd += ["--only", "raw,streaming,sse" if label == "throughput" else "raw"]
+            try:
+                proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, timeout=300,
+                                      preexec_fn=_preexec(self.srv_cpus))  # fmt: skip
+            except subprocess.TimeoutExpired:
+                self.errors.append(f"app {label}: timed out")
+                continue
+            if proc.returncode != 0:
+                msg = proc.stderr.decode()[-500:]
+                out[label] = {"n/a": msg}
+                self.errors.append(f"app {label}: {msg}")
+                continue
+            out[label] = json.loads(proc.stdout)
+            self.log(f"  {label}: " + ", ".join(
+                f"{k} {v.get('us_per_event', 'n/a')}" for k, v in out[label].items()))  # fmt: skip
+        self.results["app"] = out
+
+
 # ----------------------------------------------------------------------------- report
 
 
@@ -814,6 +846,26 @@ def markdown(results: dict) -> str:
                     f"| {label} | {_f(r['events_per_s'])} | {_f(r['server_cpu_util'], '{:.2f}')} "
                     f"| {_f(r['loadgen_cpu_util'], '{:.0%}')} | {r['processes']} |"
                 )
+    app = results.get("app")
+    if app:
+        out.append("")
+        out.append("**f. App cost in-process** (no sockets, no uvicorn; `python -m bench.inproc`): "
+                   "CPU per event of the ASGI app alone; zero-delay 1,000-token streams, and 500 "
+                   "paced streams (ITL 20 ms, real timers; includes the event loop's timer work)")  # fmt: skip
+        out.append("")
+        out.append("| target | zero delay µs/event | vs raw | paced µs/event | vs raw |")
+        out.append("|---|---:|---:|---:|---:|")
+        tp_ = app.get("throughput", {})
+        pc_ = app.get("paced", {})
+        raw_t = (tp_.get("raw") or {}).get("us_per_event")
+        raw_p = (pc_.get("raw") or {}).get("us_per_event")
+        for name in tp_ or pc_:
+            t = (tp_.get(name) or {}).get("us_per_event")
+            pv = (pc_.get(name) or {}).get("us_per_event")
+            out.append(
+                f"| {name} | {_f(t, '{:.2f}')} | {_f(t and raw_t and t / raw_t, '{:.1f}x')} "
+                f"| {_f(pv, '{:.2f}')} | {_f(pv and raw_p and pv / raw_p, '{:.1f}x')} |"
+            )
     for note in results.get("notes", []):
         out.append(f"\nNote: {note}")
     if results.get("errors"):
@@ -861,7 +913,7 @@ def env_info() -> dict:
 
 # ----------------------------------------------------------------------------- CLI
 
-SECTIONS = ("throughput", "pacing", "memory", "startup", "workers")
+SECTIONS = ("throughput", "pacing", "memory", "startup", "workers", "app")
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
@@ -899,16 +951,17 @@ def parse(argv: list[str]) -> argparse.Namespace:
     o = p.parse_args(argv)
     if o.smoke:
         defaults = dict(duration=1.0, runs=1, pacing_levels="1,20", pacing_duration=0.5,
-                        hold=200, startup_reps=1, warmup=0.2, hold_wait=5.0)  # fmt: skip
+                        hold=200, startup_reps=1, warmup=0.2, hold_wait=5.0,
+                        app_streams=20)  # fmt: skip
         o.only = o.only if o.only != ",".join(SECTIONS) else "throughput,pacing,memory,startup"
     elif o.quick:
         defaults = dict(duration=2.0, runs=1, pacing_levels="1,100,500,1000,2000",
                         pacing_duration=3.0, hold=5000, startup_reps=1, warmup=0.3,
-                        hold_wait=30.0)  # fmt: skip
+                        hold_wait=30.0, app_streams=50)  # fmt: skip
     else:
         defaults = dict(duration=5.0, runs=5, pacing_levels="1,100,500,1000,2000",
                         pacing_duration=6.0, hold=5000, startup_reps=3, warmup=0.5,
-                        hold_wait=30.0)  # fmt: skip
+                        hold_wait=30.0, app_streams=200)  # fmt: skip
     for k, v in defaults.items():
         if getattr(o, k, None) is None:
             setattr(o, k, v)

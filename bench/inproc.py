@@ -94,10 +94,18 @@ def targets():
     out = {}
     ceil_headers = {"x-bench-events": "1000"}
     out["raw"] = (lambda: ceiling.raw_app, "/v1/chat/completions", CHAT_BODY, ceil_headers)
-    out["streaming"] = (lambda: ceiling.starlette_app("streaming"), "/v1/chat/completions",
-                        CHAT_BODY, ceil_headers)  # fmt: skip
-    out["sse"] = (lambda: ceiling.starlette_app("sse"), "/v1/chat/completions", CHAT_BODY,
-                  ceil_headers)  # fmt: skip
+    out["streaming"] = (
+        lambda: ceiling.starlette_app("streaming"),
+        "/v1/chat/completions",
+        CHAT_BODY,
+        ceil_headers,
+    )
+    out["sse"] = (
+        lambda: ceiling.starlette_app("sse"),
+        "/v1/chat/completions",
+        CHAT_BODY,
+        ceil_headers,
+    )
     product_headers = {SCENARIO_HEADER: "bench-1000"}
 
     def product_app():
@@ -110,8 +118,12 @@ def targets():
 
     for api, (path, body) in PRODUCT_PATHS.items():
         out[api] = (product_app, path, body, product_headers)
-    out["chat-router"] = (lambda: product_app().router, PRODUCT_PATHS["chat"][0],
-                          PRODUCT_PATHS["chat"][1], product_headers)  # fmt: skip
+    out["chat-router"] = (
+        lambda: product_app().router,
+        PRODUCT_PATHS["chat"][0],
+        PRODUCT_PATHS["chat"][1],
+        product_headers,
+    )
     return out
 
 
@@ -162,6 +174,49 @@ async def measure_paced(make, path, body, headers, streams: int) -> dict:
     }
 
 
+def _short(filename: str) -> str:
+    return filename.split("site-packages/")[-1].replace(str(BENCH_DIR.parent) + "/", "")
+
+
+async def measure_memory(make, path, body, headers, streams: int, top: int) -> dict:
+    """Python heap per open stalled stream, by allocation site (tracemalloc)."""
+    import gc
+    import tracemalloc
+
+    app = make()
+    b = body.encode()
+    small = dict(headers)
+    await one_stream(
+        app,
+        path,
+        b,
+        small | {"x-bench-events": "5", "x-bench-ttft-ms": "0", SCENARIO_HEADER: "bench-small"},
+    )
+    gc.collect()
+    tracemalloc.start(8)
+    before = tracemalloc.take_snapshot()
+    tasks = [asyncio.ensure_future(one_stream(app, path, b, headers)) for _ in range(streams)]
+    for _ in range(20):
+        await asyncio.sleep(0.05)
+    gc.collect()
+    after = tracemalloc.take_snapshot()
+    tracemalloc.stop()
+    stats = after.compare_to(before, "lineno")
+    total = sum(st.size_diff for st in stats)
+    sites = [
+        {
+            "site": f"{_short(st.traceback[0].filename)}:{st.traceback[0].lineno}",
+            "bytes_per_stream": round(st.size_diff / streams, 1),
+            "blocks_per_stream": round(st.count_diff / streams, 2),
+        }
+        for st in stats[:top]
+    ]
+    for t in tasks:
+        t.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    return {"streams": streams, "kib_per_stream": round(total / streams / 1024, 2), "sites": sites}
+
+
 def main(argv: list[str] | None = None) -> int:
     import uvloop
 
@@ -172,22 +227,64 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--profile", default=None, help="cProfile this target instead")
     p.add_argument("--top", type=int, default=25)
     p.add_argument("--json", action="store_true", help="print the results as JSON")
-    p.add_argument("--paced", type=int, default=0,
-                   help="N concurrent streams at TTFT 200 ms / ITL 20 ms, 50 tokens (raw, chat)")
+    p.add_argument(
+        "--paced",
+        type=int,
+        default=0,
+        help="N concurrent streams at TTFT 200 ms / ITL 20 ms, 50 tokens (raw, chat)",
+    )
+    p.add_argument(
+        "--memory",
+        type=int,
+        default=0,
+        help="N stalled streams (raw, chat): Python heap per stream by allocation site",
+    )
     o = p.parse_args(argv)
     all_targets = targets()
+    if o.memory:
+        stall = {
+            "raw": (
+                all_targets["raw"][0],
+                "/v1/chat/completions",
+                CHAT_BODY,
+                {"x-bench-events": "5", "x-bench-ttft-ms": "600000"},
+            ),
+            "chat": (*all_targets["chat"][:3], {SCENARIO_HEADER: "bench-stall"}),
+        }
+        results = {}
+        for name in o.only.split(",") if o.only else stall:
+            results[name] = uvloop.run(measure_memory(*stall[name], o.memory, o.top))
+        if o.json:
+            print(json.dumps(results))
+            return 0
+        for name, r in results.items():
+            print(
+                f"{name}: {r['kib_per_stream']} KiB of Python heap per stalled stream "
+                f"({r['streams']} streams); top allocation sites:"
+            )
+            for site in r["sites"]:
+                size, blocks = site["bytes_per_stream"], site["blocks_per_stream"]
+                print(f"  {size:>8.0f} B  {blocks:>6.2f} blocks  {site['site']}")
+        return 0
     if o.paced:
-        from bench.runner import PACING_ITL_MS, PACING_TTFT_MS, PACING_TOKENS
+        from bench.runner import PACING_ITL_MS, PACING_TOKENS, PACING_TTFT_MS
 
         paced = {
-            "raw": (all_targets["raw"][0], "/v1/chat/completions", CHAT_BODY, {
-                "x-bench-events": str(PACING_TOKENS), "x-bench-ttft-ms": f"{PACING_TTFT_MS:g}",
-                "x-bench-itl-ms": f"{PACING_ITL_MS:g}"}),
+            "raw": (
+                all_targets["raw"][0],
+                "/v1/chat/completions",
+                CHAT_BODY,
+                {
+                    "x-bench-events": str(PACING_TOKENS),
+                    "x-bench-ttft-ms": f"{PACING_TTFT_MS:g}",
+                    "x-bench-itl-ms": f"{PACING_ITL_MS:g}",
+                },
+            ),
             "chat": (*all_targets["chat"][:3], {SCENARIO_HEADER: "bench-paced"}),
             "chat-router": (*all_targets["chat-router"][:3], {SCENARIO_HEADER: "bench-paced"}),
-        }  # fmt: skip
+        }
         results = {}
-        for name in (o.only.split(",") if o.only else paced):
+        for name in o.only.split(",") if o.only else paced:
             runs = [uvloop.run(measure_paced(*paced[name], o.paced)) for _ in range(o.repeat)]
             results[name] = min(runs, key=lambda r: r["us_per_event"])
         if o.json:
@@ -196,8 +293,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"| target ({o.paced} paced streams) | app+loop µs/event | events/stream | CPU |")
         print("|---|---:|---:|---:|")
         for name, r in results.items():
-            print(f"| {name} | {r['us_per_event']:.2f} | {r['events_per_stream']} "
-                  f"| {r['cpu_util']:.0%} |")  # fmt: skip
+            print(
+                f"| {name} | {r['us_per_event']:.2f} | {r['events_per_stream']} "
+                f"| {r['cpu_util']:.0%} |"
+            )
         return 0
     if o.profile:
         make, path, body, headers = all_targets[o.profile]
@@ -250,8 +349,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"| {name} | n/a ({r['n/a']}) | | | |")
             continue
         ratio = f"{r['us_per_event'] / raw:.1f}x" if raw else "-"
-        print(f"| {name} | {r['us_per_event']:.2f} | {ratio} | {r['events_per_stream']} "
-              f"| {r['us_per_stream']:,.0f} |")  # fmt: skip
+        print(
+            f"| {name} | {r['us_per_event']:.2f} | {ratio} | {r['events_per_stream']} "
+            f"| {r['us_per_stream']:,.0f} |"
+        )
     return 0
 
 

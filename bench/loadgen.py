@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import random
@@ -272,7 +273,11 @@ class Client(asyncio.Protocol):
             data = data[i + 4 :]
             if self.hold and self.state != HEAD:
                 self.sh.held += 1
-                if self.sh.held >= self.sh.hold_target and self.sh.hold_done and not self.sh.hold_done.done():
+                if (
+                    self.sh.held >= self.sh.hold_target
+                    and self.sh.hold_done
+                    and not self.sh.hold_done.done()
+                ):
                     self.sh.hold_done.set_result(None)
             if not data:
                 if self.state == FIXED and self.rem_fixed == 0:
@@ -405,7 +410,11 @@ class Client(asyncio.Protocol):
                 elif sh.record_gaps:
                     sh.gaps.append(now - self.t_last_tok)
                 if tok > 1 and sh.record_gaps:
-                    sh.gaps.extend(_ZEROS[: tok - 1] if tok - 1 <= len(_ZEROS) else array("d", bytes(8 * (tok - 1))))
+                    sh.gaps.extend(
+                        _ZEROS[: tok - 1]
+                        if tok - 1 <= len(_ZEROS)
+                        else array("d", bytes(8 * (tok - 1)))
+                    )
                 self.t_last_tok = now
                 self.n_tokens += tok
                 if sh.win_start <= now < sh.win_end:
@@ -470,7 +479,7 @@ async def open_clients(shared: Shared, cfg, request: bytes, count: int, hold: bo
                 await asyncio.wait_for(
                     loop.create_connection(lambda: client, cfg.host, cfg.port), timeout=10
                 )
-            except (OSError, asyncio.TimeoutError) as exc:
+            except (TimeoutError, OSError) as exc:
                 shared.error(f"connect:{type(exc).__name__}")
                 return
             clients.append(client)
@@ -524,7 +533,7 @@ async def run_streams(cfg: argparse.Namespace) -> dict:
     timed_out = 0
     try:
         await asyncio.wait_for(asyncio.shield(sh.all_done), cfg.duration + cfg.drain_timeout + 1)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         for c in clients:
             if not c.finished:
                 timed_out += 1
@@ -559,7 +568,9 @@ async def run_streams(cfg: argparse.Namespace) -> dict:
         out["tokens_per_stream_p50"] = pct(sorted(sh.tokens_per_stream), 50)
     self_cpu = samples["b_self_cpu"] - samples["a_self_cpu"]
     out["loadgen_cpu_util"] = round(self_cpu / window, 3) if window > 0 else None
-    out["loadgen_us_per_event"] = round(self_cpu / sh.win_events * 1e6, 3) if sh.win_events else None
+    out["loadgen_us_per_event"] = (
+        round(self_cpu / sh.win_events * 1e6, 3) if sh.win_events else None
+    )
     if cfg.server_pid:
         srv = samples["b_srv_cpu"] - samples["a_srv_cpu"]
         out["server_cpu_util"] = round(srv / window, 3) if window > 0 else None
@@ -619,10 +630,8 @@ async def run_hold(cfg: argparse.Namespace) -> dict:
     for c in clients:
         c.start()
     t_sent = clock()
-    try:
+    with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(asyncio.shield(sh.hold_done), cfg.hold_wait)
-    except asyncio.TimeoutError:
-        pass
     # Let the server finish taking requests whose headers it has not sent: wait for idle CPU.
     idle_cpu = None
     if pid:

@@ -8,10 +8,10 @@ Starts the server pinned to core 0, drives it with bench.loadgen on core 1, samp
 with ``py-spy record --format raw`` (``pip install py-spy``; needs ptrace rights, root
 in a container is fine) and converts sample shares into microseconds per event using the
 server CPU time per event the generator measured. Only the thread holding the GIL is
-sampled (``--gil``), so idle helper threads (the scenario file watcher) do not count. "self" is time in the function's own
-frame (including the C calls it makes that py-spy does not unwind); "incl." includes
-callees. Native (C) frames are not shown: ``transport.write`` cost appears as self time of
-its Python caller.
+sampled (``--gil``), so idle helper threads (the scenario file watcher) do not count.
+"self" is time in the function's own frame (including the C calls it makes that py-spy
+does not unwind); "incl." includes callees. Native (C) frames are not shown: the cost of
+``transport.write`` appears as self time of its Python caller (uvicorn's ``send``).
 """
 
 from __future__ import annotations
@@ -89,7 +89,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--duration", type=float, default=8.0)
     p.add_argument("--rate", type=int, default=200, help="py-spy samples per second")
     p.add_argument("--top", type=int, default=30)
-    p.add_argument("--focus", default=None, help="only frames containing this in the inclusive list")
+    p.add_argument(
+        "--focus", default=None, help="only frames containing this in the inclusive list"
+    )
     p.add_argument("--out", default=None, help="keep the raw py-spy stacks here")
     o = p.parse_args(argv)
     if not shutil.which("py-spy"):
@@ -105,7 +107,10 @@ def main(argv: list[str] | None = None) -> int:
         path, body = "/v1/chat/completions", CHAT_BODY
         headers = {"x-bench-events": "50" if o.paced else "1000"}
         if o.paced:
-            headers |= {"x-bench-ttft-ms": f"{PACING_TTFT_MS:g}", "x-bench-itl-ms": f"{PACING_ITL_MS:g}"}
+            headers |= {
+                "x-bench-ttft-ms": f"{PACING_TTFT_MS:g}",
+                "x-bench-itl-ms": f"{PACING_ITL_MS:g}",
+            }
     if not server.start():
         print(server.error, file=sys.stderr)
         return 1
@@ -118,21 +123,47 @@ def main(argv: list[str] | None = None) -> int:
             raw = Path(o.out) if o.out else Path(tmp) / "stacks.txt"
             gen = subprocess.Popen(
                 [sys.executable, "-m", "bench.loadgen", *args],
-                cwd=ROOT, stdout=subprocess.PIPE, preexec_fn=_preexec(gen_cpus),
-            )  # fmt: skip
+                cwd=ROOT,
+                stdout=subprocess.PIPE,
+                preexec_fn=_preexec(gen_cpus),
+            )
             time.sleep(min(2.0, o.duration / 3) + (1.0 if o.paced else 0.0))
             spy_for = max(1, int(o.duration - min(2.0, o.duration / 3) - (1.5 if o.paced else 0.5)))
             subprocess.run(
-                ["py-spy", "record", "-p", str(server.pid), "-d", str(spy_for), "-r", str(o.rate),
-                 "-f", "raw", "-o", str(raw), "--nonblocking", "--gil"],
-                preexec_fn=_preexec(gen_cpus), capture_output=True, timeout=spy_for + 60,
-            )  # fmt: skip
+                [
+                    "py-spy",
+                    "record",
+                    "-p",
+                    str(server.pid),
+                    "-d",
+                    str(spy_for),
+                    "-r",
+                    str(o.rate),
+                    "-f",
+                    "raw",
+                    "-o",
+                    str(raw),
+                    "--nonblocking",
+                    "--gil",
+                ],
+                preexec_fn=_preexec(gen_cpus),
+                capture_output=True,
+                timeout=spy_for + 60,
+            )
             out, _ = gen.communicate(timeout=o.duration + 120)
             result = json.loads(out)
-            keys = ("events_per_s", "server_us_per_event", "server_cpu_util", "loadgen_cpu_util",
-                    "gap_abs_err_ms", "errors")  # fmt: skip
+            keys = (
+                "events_per_s",
+                "server_us_per_event",
+                "server_cpu_util",
+                "loadgen_cpu_util",
+                "gap_abs_err_ms",
+                "errors",
+            )
             print(json.dumps({k: result.get(k) for k in keys}))
-            print("(py-spy sampling slows the server: absolute rates above are lower than in a run)")
+            print(
+                "(py-spy sampling slows the server: absolute rates above are lower than in a run)"
+            )
             print(summarise(raw, result.get("server_us_per_event"), o.top, o.focus))
     finally:
         server.stop()

@@ -34,9 +34,13 @@ from bench.runner import BENCH_DIR, CHAT_BODY, PRODUCT_PATHS, SCENARIO_HEADER
 
 
 class Sink:
+    """Counts events; like uvicorn, completing the response wakes a pending ``receive()``
+    with ``http.disconnect`` (the product's writer relies on that)."""
+
     def __init__(self) -> None:
         self.events = 0
         self.status = None
+        self.complete = asyncio.Event()
 
     async def send(self, message: dict) -> None:
         if message["type"] == "http.response.start":
@@ -45,6 +49,8 @@ class Sink:
             body = message.get("body", b"")
             if body:
                 self.events += body.count(b"\n\n")
+            if not message.get("more_body", False):
+                self.complete.set()
 
 
 def make_scope(path: str, body: bytes, headers: dict[str, str]) -> dict:
@@ -74,14 +80,13 @@ def make_scope(path: str, body: bytes, headers: dict[str, str]) -> dict:
 async def one_stream(app, path: str, body: bytes, headers: dict[str, str]) -> Sink:
     sink = Sink()
     sent = False
-    forever = asyncio.Event()
 
     async def receive() -> dict:
         nonlocal sent
         if not sent:
             sent = True
             return {"type": "http.request", "body": body, "more_body": False}
-        await forever.wait()
+        await sink.complete.wait()
         return {"type": "http.disconnect"}
 
     await app(make_scope(path, body, headers), receive, sink.send)

@@ -19,7 +19,9 @@ from server.apis.chat import ChatApi
 from server.apis.messages import MESSAGES, count_tokens
 from server.apis.models import get_model, list_models
 from server.apis.responses import ResponsesApi
+from server.errors import ApiError
 from server.settings import Settings
+from server.sse import RAW_SEND
 from server.state import ServerState
 
 logger = logging.getLogger("understudy")
@@ -28,6 +30,9 @@ Endpoint = Callable[[Request], Awaitable[Any]]
 
 
 def _model_route(path: str, api: ApiModule, state: ServerState) -> Route:
+    """The Starlette route of a model endpoint: reached only by methods other than POST
+    (which ``ModelEndpoints`` answers first), so they get the API's own 405."""
+
     async def endpoint(request: Request) -> Any:
         return await pipeline.handle(api, request, state)
 
@@ -43,23 +48,87 @@ def _with_state(
     return endpoint
 
 
-def _openai_error(status: int, message: str, type_: str = "invalid_request_error") -> JSONResponse:
-    body = {"error": {"message": message, "type": type_, "param": None, "code": None}}
-    return JSONResponse(body, status_code=status)
+_OPENAI = ChatApi()
+
+
+def _api_for(path: str) -> ApiModule:
+    """Whose error shape a path gets: Anthropic's under /v1/messages, OpenAI's elsewhere."""
+    return MESSAGES if path.startswith("/v1/messages") else _OPENAI
+
+
+def _error(path: str, error: ApiError) -> Response:
+    api = _api_for(path)
+    return pipeline.error_response(api, error, api.new_request_id())
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
+    path = request.url.path
     if exc.status_code in (404, 405):
-        return _openai_error(exc.status_code, f"Invalid URL ({request.method} {request.url.path})")
-    return _openai_error(exc.status_code, str(exc.detail))
+        message = f"Invalid URL ({request.method} {path})"
+        return _error(path, ApiError(exc.status_code, message))
+    return _error(path, ApiError(exc.status_code, str(exc.detail)))
+
+
+def _internal_error(path: str) -> Response:
+    message = "The server had an error while processing your request."
+    return _error(path, ApiError(500, message))
 
 
 async def _server_error(request: Request, exc: Exception) -> Response:
     logger.exception("unhandled error on %s %s", request.method, request.url.path)
-    return _openai_error(
-        500, "The server had an error while processing your request.", "server_error"
-    )
+    return _internal_error(request.url.path)
+
+
+class ModelEndpoints:
+    """``POST`` to the three model endpoints, answered without Starlette's router and
+    middleware stack.
+
+    These are the requests that stream, often thousands at once: every layer of that
+    stack adds a coroutine frame that lives as long as the stream (about 4 KiB of the
+    ~18 KiB an idle stream holds) and per-request work. Everything else goes through
+    Starlette as usual.
+    """
+
+    def __init__(self, apis: dict[str, ApiModule], state: ServerState) -> None:
+        self.apis = apis
+        self.state = state
+
+    async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
+        path = scope["path"]
+        try:
+            response = await pipeline.handle(self.apis[path], Request(scope, receive), self.state)
+        except Exception:
+            logger.exception("unhandled error on POST %s", path)
+            response = _internal_error(path)
+        await response(scope, receive, send)
+
+
+class UnderstudyApp(Starlette):
+    """Starlette, with model requests taken first by ``ModelEndpoints``.
+
+    The server's own ``send`` is kept in the scope: model streams send their body
+    messages with it (server/sse.py), because every middleware wraps ``send`` and at
+    tens of thousands of events a second those wrappers are a measurable share of the
+    cost. The response start still goes through them, so CORS headers are added.
+    """
+
+    def __init__(self, *, model_endpoints: Callable, model_paths: set[str], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.model_endpoints = model_endpoints
+        self.model_paths = model_paths
+
+    async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
+        scope[RAW_SEND] = send
+        if (
+            scope["type"] == "http"
+            and scope["method"] == "POST"
+            and scope["path"] in self.model_paths
+        ):
+            scope["app"] = self
+            await self.model_endpoints(scope, receive, send)
+            return
+        await super().__call__(scope, receive, send)
 
 
 def create_app(settings: Settings | None = None, state: ServerState | None = None) -> Starlette:
@@ -74,12 +143,15 @@ def create_app(settings: Settings | None = None, state: ServerState | None = Non
         )
 
     responses = ResponsesApi(state.responses)
+    apis: dict[str, ApiModule] = {
+        "/v1/chat/completions": ChatApi(),
+        "/v1/messages": MESSAGES,
+        "/v1/responses": responses,
+    }
     routes = [
-        _model_route("/v1/chat/completions", ChatApi(), state),
-        _model_route("/v1/responses", responses, state),
+        *(_model_route(path, api, state) for path, api in apis.items()),
         Route("/v1/responses/{response_id}", responses.retrieve, methods=["GET"]),
         Route("/v1/responses/{response_id}", responses.delete, methods=["DELETE"]),
-        _model_route("/v1/messages", MESSAGES, state),
         Route("/v1/messages/count_tokens", _with_state(count_tokens, state), methods=["POST"]),
         Route("/v1/models", _with_state(list_models, state), methods=["GET"]),
         Route("/v1/models/{model:path}", _with_state(get_model, state), methods=["GET"]),
@@ -88,19 +160,21 @@ def create_app(settings: Settings | None = None, state: ServerState | None = Non
         Route("/metrics", metrics.endpoint(state.metrics), methods=["GET"]),
         *admin.routes(state),
     ]
-    routes = auth.guard_routes(routes, settings.api_keys, openai=ChatApi(), anthropic=MESSAGES)
-    middleware = [
-        Middleware(
-            CORSMiddleware,
-            allow_origins=settings.cors_origins,
-            allow_methods=["*"],
-            allow_headers=["*"],
-            expose_headers=["x-request-id", "request-id"],
-        )
-    ]
-    app = Starlette(
+    routes = auth.guard_routes(routes, settings.api_keys, openai=_OPENAI, anthropic=MESSAGES)
+    cors = {
+        "allow_origins": settings.cors_origins,
+        "allow_methods": ["*"],
+        "allow_headers": ["*"],
+        "expose_headers": ["x-request-id", "request-id"],
+    }
+    model_endpoints: Callable = ModelEndpoints(apis, state)
+    if settings.cors_origins:
+        model_endpoints = CORSMiddleware(model_endpoints, **cors)
+    app = UnderstudyApp(
+        model_endpoints=model_endpoints,
+        model_paths=set(apis),
         routes=routes,
-        middleware=middleware if settings.cors_origins else [],
+        middleware=[Middleware(CORSMiddleware, **cors)] if settings.cors_origins else [],
         exception_handlers={HTTPException: _http_error, Exception: _server_error},
         lifespan=reload.lifespan(state),
     )

@@ -8,7 +8,6 @@ generic SSE responses several times slower (see README, design notes).
 """
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable, Iterable, Iterator
 from contextvars import ContextVar
@@ -28,8 +27,6 @@ SSE_HEADERS: Headers = [
     (b"x-accel-buffering", b"no"),
 ]
 
-# Waits longer than this also listen for a disconnect, so a stalled stream ends promptly.
-_LONG_WAIT = 0.25
 _FOREVER = 3600.0
 
 # A response that returns without its final body message makes uvicorn close the
@@ -84,8 +81,66 @@ class StreamOutcome:
         return self.finished_at - self.started_at
 
 
+RAW_SEND = "understudy.raw_send"
+"""Scope key of the server's own ``send``; see ``UnderstudyApp`` in server/app.py."""
+
+
+class Ticker:
+    """One timer per due millisecond, shared by every stream waiting for it.
+
+    A thousand paced streams at 50 tokens/s each want 50,000 wake-ups a second; with a
+    timer per ``asyncio.sleep`` that is 50,000 timer handles created and cancelled. Here
+    the waiters due in the same millisecond share one ``call_at``; each still gets its
+    own future, because a cancelled waiter (a client that left) must not cancel others.
+    """
+
+    __slots__ = ("_loop", "_slots")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._slots: dict[int, list[asyncio.Future[None]]] = {}
+
+    def at(self, deadline: float) -> "asyncio.Future[None]":
+        """A future that completes at ``deadline`` (loop time), to the millisecond."""
+        slot = round(deadline * 1000)
+        future = self._loop.create_future()
+        waiters = self._slots.get(slot)
+        if waiters is None:
+            self._slots[slot] = [future]
+            self._loop.call_at(slot / 1000, self._fire, slot)
+        else:
+            waiters.append(future)
+        return future
+
+    def _fire(self, slot: int) -> None:
+        for future in self._slots.pop(slot):
+            if not future.done():
+                future.set_result(None)
+
+
+_TICKERS: dict[asyncio.AbstractEventLoop, Ticker] = {}
+
+
+def ticker() -> Ticker:
+    loop = asyncio.get_running_loop()
+    found = _TICKERS.get(loop)
+    if found is None:
+        found = _TICKERS[loop] = Ticker(loop)
+    return found
+
+
 class StreamResponse:
-    """Send ``frames`` as a streaming HTTP response paced by ``timing``."""
+    """Send ``frames`` as a streaming HTTP response paced by ``timing``.
+
+    The frames go out from a task of their own, through the server's raw ``send``: a
+    woken token then resumes one short coroutine instead of the whole middleware chain,
+    and each body message skips the middlewares' ``send`` wrappers. The request's own
+    coroutine meanwhile waits in ``receive()``, which uvicorn answers with
+    ``http.disconnect`` when the client leaves (the writer is then cancelled, waking it
+    from any wait at once) or when the response is complete.
+    """
+
+    __slots__ = ("frames", "headers", "on_close", "script", "started_at", "timing")
 
     def __init__(
         self,
@@ -105,62 +160,78 @@ class StreamResponse:
         self.script = script
         """Faults, framing chaos or scripted waits (server/faults.py); None keeps the
         plain loop below, so a fault-free stream pays nothing for them."""
-        self._gone: asyncio.Event | None = None
 
     async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
         loop = asyncio.get_running_loop()
-        gone = self._gone = asyncio.Event()
-        watcher = loop.create_task(self._watch_disconnect(receive, gone))
         outcome = StreamOutcome(started_at=self.started_at)
+        await send({"type": "http.response.start", "status": 200, "headers": self.headers})
+        writer = loop.create_task(self._write(scope.get(RAW_SEND, send), loop, outcome))
         try:
-            await send({"type": "http.response.start", "status": 200, "headers": self.headers})
             if self.script is None:
-                await self._send_frames(send, loop, gone, outcome)
+                while not writer.done() and (await receive())["type"] != "http.disconnect":
+                    pass
             else:
-                outcome.cut = await self._play(send, loop, gone, outcome)
+                # A scripted cut ends the writer without completing the response, which
+                # would leave receive() waiting: listen for the client in a task instead.
+                listener = loop.create_task(_disconnected(receive))
+                await asyncio.wait((writer, listener), return_when=asyncio.FIRST_COMPLETED)
+                listener.cancel()
+            if not writer.done():
+                outcome.disconnected = True
+                writer.cancel()
+            await asyncio.wait((writer,))
+        except asyncio.CancelledError:
+            # Server shutdown: stop writing and drop the connection without a traceback.
+            writer.cancel()
+            outcome.cut = True
+        finally:
             if outcome.cut:
                 cut_connection()
-            elif not gone.is_set():
-                await send({"type": "http.response.body", "body": b"", "more_body": False})
-                outcome.completed = True
-        finally:
-            watcher.cancel()
-            outcome.disconnected = gone.is_set() and not outcome.completed
             outcome.finished_at = loop.time()
             if self.on_close is not None:
                 self.on_close(outcome)
 
-    async def _send_frames(
-        self,
-        send: Callable,
-        loop: asyncio.AbstractEventLoop,
-        gone: asyncio.Event,
-        outcome: StreamOutcome,
+    async def _write(
+        self, send: Callable, loop: asyncio.AbstractEventLoop, outcome: StreamOutcome
     ) -> None:
+        try:
+            if self.script is None:
+                await self._send_frames(send, loop, outcome)
+            else:
+                outcome.cut = await self._play(send, loop, outcome)
+            if not outcome.cut:
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
+                outcome.completed = True
+        except asyncio.CancelledError:
+            pass  # the client left; __call__ records it
+
+    async def _send_frames(
+        self, send: Callable, loop: asyncio.AbstractEventLoop, outcome: StreamOutcome
+    ) -> None:
+        """The hot path: one ``send`` per frame, token frames at absolute deadlines."""
         instant = self.timing.is_instant
         delays: Iterator[float] = self.timing.delays()
         due = self.started_at
-        for data, paced in self.frames:
-            if paced:
-                if not instant:
-                    due += next(delays)
-                    wait = due - loop.time()
-                    if wait > 0:
-                        await self._sleep(wait, gone)
-                if outcome.first_token_at is None:
-                    outcome.first_token_at = loop.time()
-            if gone.is_set():
-                break
-            await send({"type": "http.response.body", "body": data, "more_body": True})
-            outcome.events_sent += 1
-            outcome.bytes_sent += len(data)
+        at = ticker().at
+        events = sent = 0
+        try:
+            for data, paced in self.frames:
+                if paced:
+                    if not instant:
+                        due += next(delays)
+                        if due > loop.time():
+                            await at(due)
+                    if outcome.first_token_at is None:
+                        outcome.first_token_at = loop.time()
+                await send({"type": "http.response.body", "body": data, "more_body": True})
+                events += 1
+                sent += len(data)
+        finally:
+            outcome.events_sent += events
+            outcome.bytes_sent += sent
 
     async def _play(
-        self,
-        send: Callable,
-        loop: asyncio.AbstractEventLoop,
-        gone: asyncio.Event,
-        outcome: StreamOutcome,
+        self, send: Callable, loop: asyncio.AbstractEventLoop, outcome: StreamOutcome
     ) -> bool:
         """Send what the fault script says; True when it cut the connection."""
         assert self.script is not None
@@ -168,21 +239,17 @@ class StreamResponse:
         delays: Iterator[float] = self.timing.delays()
         due = self.started_at
         gap = self.script.write_gap
+        at = ticker().at
         for action in self.script.actions(self.frames):
-            if gone.is_set():
-                return False
             if isinstance(action, Send):
                 if action.paced:
                     if not instant:
                         due += next(delays)
-                        wait = due - loop.time()
-                        if wait > 0:
-                            await self._sleep(wait, gone)
+                        if due > loop.time():
+                            await at(due)
                     if outcome.first_token_at is None:
                         outcome.first_token_at = loop.time()
                 for index, part in enumerate(action.writes):
-                    if gone.is_set():
-                        return False
                     if index and gap:
                         await asyncio.sleep(gap)
                     await send({"type": "http.response.body", "body": part, "more_body": True})
@@ -191,48 +258,34 @@ class StreamResponse:
                     outcome.events_sent += 1
             elif isinstance(action, Pause):
                 began = loop.time()
-                await self._pause(action, send, gone, outcome)
+                await _pause(action, send, outcome)
                 due += loop.time() - began  # later gaps keep their length
             else:
                 return True
         return False
 
-    @staticmethod
-    async def _pause(
-        pause: Pause, send: Callable, gone: asyncio.Event, outcome: StreamOutcome
-    ) -> None:
-        """Send nothing but keep-alives until the pause ends or the client leaves."""
-        loop = asyncio.get_running_loop()
-        end = None if pause.seconds is None else loop.time() + pause.seconds
-        while not gone.is_set():
-            left = _FOREVER if end is None else end - loop.time()
-            if left <= 0:
-                return
-            step = min(left, pause.every) if pause.keepalive else left
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(gone.wait(), step)
-            if gone.is_set() or not pause.keepalive:
-                continue
-            if end is None or loop.time() < end:
-                for part in pause.keepalive:
-                    await send({"type": "http.response.body", "body": part, "more_body": True})
-                    outcome.bytes_sent += len(part)
 
-    @staticmethod
-    async def _sleep(seconds: float, gone: asyncio.Event) -> None:
-        if seconds < _LONG_WAIT:
-            await asyncio.sleep(seconds)
+async def _pause(pause: Pause, send: Callable, outcome: StreamOutcome) -> None:
+    """Send nothing but keep-alives until the pause ends (or the writer is cancelled)."""
+    loop = asyncio.get_running_loop()
+    end = None if pause.seconds is None else loop.time() + pause.seconds
+    while True:
+        left = _FOREVER if end is None else end - loop.time()
+        if left <= 0:
             return
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(gone.wait(), seconds)
+        if not pause.keepalive:
+            await asyncio.sleep(left)
+            continue
+        await asyncio.sleep(min(left, pause.every))
+        if end is None or loop.time() < end:
+            for part in pause.keepalive:
+                await send({"type": "http.response.body", "body": part, "more_body": True})
+                outcome.bytes_sent += len(part)
 
-    @staticmethod
-    async def _watch_disconnect(receive: Callable, gone: asyncio.Event) -> None:
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                gone.set()
-                return
+
+async def _disconnected(receive: Callable) -> None:
+    while (await receive())["type"] != "http.disconnect":
+        pass
 
 
 class CutResponse:

@@ -86,6 +86,8 @@ def chunk(
 
 def _cut(pieces: list[str], length: int) -> list[str]:
     """The leading pieces covering exactly ``length`` characters."""
+    if sum(map(len, pieces)) <= length:
+        return [piece for piece in pieces if piece]
     out: list[str] = []
     remaining = length
     for piece in pieces:

@@ -6,7 +6,7 @@ text rather than a whole chunk object.
 """
 
 from collections.abc import Iterator, Mapping
-from itertools import cycle
+from functools import lru_cache
 from typing import Any
 
 import orjson
@@ -14,7 +14,7 @@ import orjson
 from server import ids
 from server.apis import fields
 from server.apis.base import EventStream
-from server.apis.openai import OpenAIApi, error_object, obfuscation_pool
+from server.apis.openai import OpenAIApi, closings, error_object
 from server.errors import ApiError
 from server.plan import ReplyPlan
 from server.reply import Reply, Usage
@@ -32,7 +32,6 @@ FINISH_REASONS = {
     "pause_turn": "stop",
 }
 _FINGERPRINTS: dict[str, str] = {}
-_OBFUSCATION = obfuscation_pool()
 DONE = b"data: [DONE]\n\n"
 
 
@@ -41,6 +40,12 @@ def fingerprint(model: str) -> str:
     if model not in _FINGERPRINTS:
         _FINGERPRINTS[model] = ids.system_fingerprint()
     return _FINGERPRINTS[model]
+
+
+@lru_cache(maxsize=16)
+def _json_key(name: str) -> bytes:
+    """A JSON-encoded field name, made once per process (orjson results are not small)."""
+    return orjson.dumps(name)
 
 
 def usage_object(usage: Usage) -> dict[str, Any]:
@@ -219,7 +224,11 @@ def _content_is_null(reply: Reply) -> bool:
 
 
 class ChunkStream(EventStream):
-    """Encodes one reply as ``chat.completion.chunk`` events."""
+    """Encodes one reply as ``chat.completion.chunk`` events.
+
+    Everything but the delta text is encoded once per stream (or once per process:
+    ``closings``), so a token costs one ``orjson.dumps`` and two concatenations.
+    """
 
     def __init__(self, plan: ReplyPlan) -> None:
         self.plan = plan
@@ -236,27 +245,20 @@ class ChunkStream(EventStream):
             }
         )
         self.head = b"data: " + envelope[:-1] + b',"choices":'
-        self.include_usage = request.include_usage
+        self.delta_head = self.head + b'[{"index":0,"delta":'
+        self.usage_tail = b',"usage":null' if request.include_usage else b""
         options = request.body.get("stream_options") or {}
         self.obfuscate = plan.settings.obfuscation and options.get("include_obfuscation", True)
-        self._pads = cycle(_OBFUSCATION)
-        self.delta_head = self.head + b'[{"index":0,"delta":'
         self.reasoning_field = plan.settings.reasoning_field
-        self.reasoning_key = orjson.dumps(self.reasoning_field)
+        self.reasoning_key = _json_key(self.reasoning_field)
 
-    def _tail(self, finish: bytes = b"null") -> bytes:
-        tail = b',"logprobs":null,"finish_reason":' + finish + b"}]"
-        if self.include_usage:
-            tail += b',"usage":null'
-        return tail
-
-    def _close(self) -> bytes:
-        if self.obfuscate:
-            return b',"obfuscation":"' + next(self._pads) + b'"}\n\n'
-        return b"}\n\n"
+    def _ends(self, delta_end: bytes, finish: bytes = b"null") -> Iterator[bytes]:
+        """Endings of chunks: the rest of the delta, the choice, usage and padding."""
+        tail = delta_end + b',"logprobs":null,"finish_reason":' + finish + b"}]" + self.usage_tail
+        return closings(tail, self.obfuscate)
 
     def chunk(self, delta: bytes, finish: bytes = b"null") -> bytes:
-        return self.delta_head + delta + self._tail(finish) + self._close()
+        return self.delta_head + delta + next(self._ends(b"", finish))
 
     def frames(self) -> Iterator[Frame]:
         reply = self.plan.reply
@@ -270,24 +272,22 @@ class ChunkStream(EventStream):
             first["refusal"] = None
         yield self.chunk(orjson.dumps(first)), False
 
-        head, tail = self.delta_head, self._tail()
+        head, dumps = self.delta_head, orjson.dumps
         if with_reasoning:
-            reasoning_head = b'{"content":null,' + self.reasoning_key + b":"
+            start = head + b'{"content":null,' + self.reasoning_key + b":"
+            ends = self._ends(b"}")
             for piece in reply.reasoning:
-                yield (
-                    head + reasoning_head + orjson.dumps(piece) + b"}" + tail + self._close(),
-                    True,
-                )
-            content_tail = b"," + self.reasoning_key + b":null}"
+                yield start + dumps(piece) + next(ends), True
+            content_end = b"," + self.reasoning_key + b":null}"
         else:
-            content_tail = b"}"
+            content_end = b"}"
+        start, ends = head + b'{"content":', self._ends(content_end)
         for piece in reply.content:
-            yield (
-                head + b'{"content":' + orjson.dumps(piece) + content_tail + tail + self._close(),
-                True,
-            )
+            yield start + dumps(piece) + next(ends), True
+        start, ends = head + b'{"refusal":', self._ends(b"}")
         for piece in reply.refusal:
-            yield head + b'{"refusal":' + orjson.dumps(piece) + b"}" + tail + self._close(), True
+            yield start + dumps(piece) + next(ends), True
+        ends = self._ends(b"}}]}")
         for index, call in enumerate(reply.tool_calls):
             opening = {
                 "index": index,
@@ -296,24 +296,23 @@ class ChunkStream(EventStream):
                 "function": {"name": call.name, "arguments": ""},
             }
             yield self.chunk(b'{"tool_calls":[' + orjson.dumps(opening) + b"]}"), True
-            fragment_head = (
-                b'{"tool_calls":[{"index":' + str(index).encode() + b',"function":{"arguments":'
-            )
+            start = head + b'{"tool_calls":[{"index":%d,"function":{"arguments":' % index
             for fragment in call.fragments:
-                yield (
-                    head + fragment_head + orjson.dumps(fragment) + b"}}]}" + tail + self._close(),
-                    True,
-                )
+                yield start + dumps(fragment) + next(ends), True
 
         finish = orjson.dumps(FINISH_REASONS[reply.finish_reason])
         final_delta = (
             b'{"content":"",' + self.reasoning_key + b":null}" if with_reasoning else b"{}"
         )
         yield self.chunk(final_delta, finish), False
-        if self.include_usage:
+        if self.include_usage_chunk:
             usage = orjson.dumps(usage_object(reply.usage))
-            yield self.head + b'[],"usage":' + usage + self._close(), False
+            yield self.head + b'[],"usage":' + usage + next(closings(b"", self.obfuscate)), False
         yield DONE, False
+
+    @property
+    def include_usage_chunk(self) -> bool:
+        return bool(self.usage_tail)
 
     def error_frames(self, error: ApiError) -> list[bytes]:
         """A ``data:`` event whose JSON has a top-level ``error`` (reference §2.5f)."""

@@ -242,25 +242,32 @@ class MessageStream(EventStream):
         }
         return _event(b"message_delta", orjson.dumps(payload))
 
-    def _blocks(self, reply: Reply) -> Iterator[Frame]:
-        """Every content block in order; the caller adds the ping after the first start."""
+    def frames(self) -> Iterator[Frame]:
+        """Every event in order: one flat generator, since each nesting level would cost
+        every token another generator resumption. A ping follows the first block start."""
+        reply = self.plan.reply
+        dumps = orjson.dumps
+        yield self._message_start(reply), False
         index = 0
         if reply.reasoning:
             yield _block_start(index, {"type": "thinking", "thinking": "", "signature": ""}), False
+            yield PING, False
             head = _delta_head(index, b"thinking_delta", b"thinking")
             for piece in reply.reasoning:
-                yield head + orjson.dumps(piece) + _DELTA_TAIL, True
+                yield head + dumps(piece) + _DELTA_TAIL, True
             head = _delta_head(index, b"signature_delta", b"signature")
-            yield head + orjson.dumps(signature()) + _DELTA_TAIL, False
+            yield head + dumps(signature()) + _DELTA_TAIL, False
             yield _block_stop(index), False
             index += 1
         if reply.content or reply.refusal:
             yield _block_start(index, {"type": "text", "text": ""}), False
+            if index == 0:
+                yield PING, False
             head = _delta_head(index, b"text_delta", b"text")
             for piece in reply.content:
-                yield head + orjson.dumps(piece) + _DELTA_TAIL, True
+                yield head + dumps(piece) + _DELTA_TAIL, True
             for piece in reply.refusal:
-                yield head + orjson.dumps(piece) + _DELTA_TAIL, True
+                yield head + dumps(piece) + _DELTA_TAIL, True
             yield _block_stop(index), False
             index += 1
         for call in reply.tool_calls:
@@ -271,26 +278,18 @@ class MessageStream(EventStream):
                 "input": {},
             }
             yield _block_start(index, block), False
+            if index == 0:
+                yield PING, False
             head = _delta_head(index, b"input_json_delta", b"partial_json")
             # The real API opens every tool input with an empty fragment (§3.5b1); paced
             # like Chat's tool-call opening chunk, so both APIs take the same time.
             yield head + b'""' + _DELTA_TAIL, True
             if _tool_input(call.arguments):
                 for fragment in call.fragments:
-                    yield head + orjson.dumps(fragment) + _DELTA_TAIL, True
+                    yield head + dumps(fragment) + _DELTA_TAIL, True
             yield _block_stop(index), False
             index += 1
-
-    def frames(self) -> Iterator[Frame]:
-        reply = self.plan.reply
-        yield self._message_start(reply), False
-        pinged = False
-        for frame in self._blocks(reply):
-            yield frame
-            if not pinged:
-                yield PING, False
-                pinged = True
-        if not pinged:
+        if index == 0:
             yield PING, False
         yield self._message_delta(reply), False
         yield MESSAGE_STOP, False

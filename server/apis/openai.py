@@ -1,5 +1,8 @@
 """What OpenAI's two APIs (Chat Completions and Responses) share: errors and headers."""
 
+from collections.abc import Iterator
+from functools import lru_cache
+from itertools import cycle, repeat
 from typing import Any
 
 from server import ids
@@ -46,3 +49,19 @@ class OpenAIApi(ApiModule):
 def obfuscation_pool(size: int = 64) -> list[bytes]:
     """Random padding strings, made once; real padding varies in length per event."""
     return [ids.obfuscation(1 + (i * 7) % 15).encode() for i in range(size)]
+
+
+_CLOSINGS = [b',"obfuscation":"' + pad + b'"}\n\n' for pad in obfuscation_pool()]
+
+
+@lru_cache(maxsize=64)
+def _padded_closings(tail: bytes) -> tuple[bytes, ...]:
+    return tuple(tail + closing for closing in _CLOSINGS)
+
+
+def closings(tail: bytes, obfuscate: bool) -> Iterator[bytes]:
+    """Endless endings for events that share ``tail``: the tail, then the ``obfuscation``
+    padding (when on) and ``}\n\n``, joined ahead of time and shared between streams."""
+    if not obfuscate:
+        return repeat(tail + b"}\n\n")
+    return cycle(_padded_closings(tail))

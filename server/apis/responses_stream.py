@@ -9,6 +9,7 @@ costs one ``orjson.dumps`` of its text plus its sequence number.
 """
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from functools import cache
 from itertools import cycle
 from typing import Any
@@ -55,6 +56,16 @@ def _delta_prefix(scope: dict[str, Any]) -> bytes:
     return b"," + orjson.dumps(scope)[1:-1] + b',"delta":'
 
 
+@dataclass(slots=True)
+class _Tokens:
+    """A run of delta events: what precedes and follows each piece of text."""
+
+    head: bytes
+    prefix: bytes
+    ends: Iterator[bytes]
+    pieces: list[str]
+
+
 class ResponseEventStream(EventStream):
     """One reply as Responses events.
 
@@ -92,78 +103,79 @@ class ResponseEventStream(EventStream):
         self.sequence = sequence + 1
         return _head(kind) + str(sequence).encode() + b"," + orjson.dumps(values)[1:] + b"\n\n"
 
-    def event(self, kind: str, values: dict[str, Any]) -> Frame:
-        return self.encode(kind, values), False
-
-    def _deltas(
-        self, head: bytes, prefix: bytes, suffix: bytes, pieces: list[str], padded: bool = True
-    ) -> Iterator[Frame]:
-        """Token events; ``suffix`` and the obfuscation padding are joined ahead of time."""
+    def frames(self) -> Iterator[Frame]:
+        """Every event in order. Token runs are looped here, in one flat generator, so a
+        token costs no nested generator resumptions; ``_segments`` says what comes."""
         dumps = orjson.dumps
+        for segment in self._segments():
+            if isinstance(segment, _Tokens):
+                head, prefix = segment.head, segment.prefix
+                for piece, end in zip(segment.pieces, segment.ends, strict=False):
+                    sequence = self.sequence
+                    self.sequence = sequence + 1
+                    yield head + b"%d" % sequence + prefix + dumps(piece) + end, True
+            else:
+                yield self.encode(*segment), False
+
+    def _tokens(
+        self, head: bytes, scope: dict[str, Any], suffix: bytes, pieces: list[str], padded: bool
+    ) -> "_Tokens":
+        """A run of delta events; ``suffix`` and the obfuscation padding are joined ahead."""
         pads = self._pads if padded else []
         ends = cycle([suffix + pad for pad in pads] if pads else [suffix + _END])
-        for piece, end in zip(pieces, ends, strict=False):
-            sequence = self.sequence
-            self.sequence = sequence + 1
-            yield head + str(sequence).encode() + prefix + dumps(piece) + end, True
+        return _Tokens(head, _delta_prefix(scope), ends, pieces)
 
-    def frames(self) -> Iterator[Frame]:
+    def _segments(self) -> Iterator["_Tokens | tuple[str, dict[str, Any]]"]:
         opening = self.shape.build("in_progress", [], None, final=False)
-        yield self.event("response.created", {"response": opening})
-        yield self.event("response.in_progress", {"response": opening})
+        yield "response.created", {"response": opening}
+        yield "response.in_progress", {"response": opening}
         for index, item in enumerate(self.items):
-            yield self.event(
-                "response.output_item.added", {"output_index": index, "item": item.added}
-            )
+            yield "response.output_item.added", {"output_index": index, "item": item.added}
             if item.kind == "reasoning":
                 yield from self._reasoning(index, item)
             elif item.kind == "message":
                 yield from self._message(index, item)
             else:
                 yield from self._function_call(index, item)
-            done = self.event(
-                "response.output_item.done", {"output_index": index, "item": item.final}
-            )
             self.done.append(item.final)
-            yield done
-        yield self.event(self.terminal, {"response": self.final})
+            yield "response.output_item.done", {"output_index": index, "item": item.final}
+        yield self.terminal, {"response": self.final}
 
-    def _reasoning(self, index: int, item: OutputItem) -> Iterator[Frame]:
+    def _reasoning(self, index: int, item: OutputItem) -> Iterator[Any]:
         scope = {"item_id": item.id, "output_index": index, "summary_index": 0}
         part = item.final["summary"][0]
-        yield self.event(
-            "response.reasoning_summary_part.added",
-            {**scope, "part": {"type": "summary_text", "text": ""}},
-        )
-        yield from self._deltas(_SUMMARY_DELTA, _delta_prefix(scope), b"", item.pieces[0])
-        yield self.event("response.reasoning_summary_text.done", {**scope, "text": part["text"]})
-        yield self.event("response.reasoning_summary_part.done", {**scope, "part": part})
+        empty = {"type": "summary_text", "text": ""}
+        yield "response.reasoning_summary_part.added", {**scope, "part": empty}
+        yield self._tokens(_SUMMARY_DELTA, scope, b"", item.pieces[0], padded=True)
+        yield "response.reasoning_summary_text.done", {**scope, "text": part["text"]}
+        yield "response.reasoning_summary_part.done", {**scope, "part": part}
 
-    def _message(self, index: int, item: OutputItem) -> Iterator[Frame]:
+    def _message(self, index: int, item: OutputItem) -> Iterator[Any]:
         parts = zip(item.final["content"], item.pieces, strict=True)
         for content_index, (part, pieces) in enumerate(parts):
             scope = {"item_id": item.id, "output_index": index, "content_index": content_index}
-            prefix = _delta_prefix(scope)
             if part["type"] == "output_text":
-                yield self.event("response.content_part.added", {**scope, "part": text_part("")})
-                yield from self._deltas(_TEXT_DELTA, prefix, _LOGPROBS, pieces)
-                yield self.event(
-                    "response.output_text.done", {**scope, "text": part["text"], "logprobs": []}
-                )
+                yield "response.content_part.added", {**scope, "part": text_part("")}
+                yield self._tokens(_TEXT_DELTA, scope, _LOGPROBS, pieces, padded=True)
+                yield "response.output_text.done", {**scope, "text": part["text"], "logprobs": []}
             else:
                 empty = {"type": "refusal", "refusal": ""}
-                yield self.event("response.content_part.added", {**scope, "part": empty})
-                yield from self._deltas(_REFUSAL_DELTA, prefix, b"", pieces, padded=False)
-                yield self.event("response.refusal.done", {**scope, "refusal": part["refusal"]})
-            yield self.event("response.content_part.done", {**scope, "part": part})
+                yield "response.content_part.added", {**scope, "part": empty}
+                yield self._tokens(_REFUSAL_DELTA, scope, b"", pieces, padded=False)
+                yield "response.refusal.done", {**scope, "refusal": part["refusal"]}
+            yield "response.content_part.done", {**scope, "part": part}
 
-    def _function_call(self, index: int, item: OutputItem) -> Iterator[Frame]:
+    def _function_call(self, index: int, item: OutputItem) -> Iterator[Any]:
         scope = {"item_id": item.id, "output_index": index}
-        yield from self._deltas(_ARGUMENTS_DELTA, _delta_prefix(scope), b"", item.pieces[0])
+        yield self._tokens(_ARGUMENTS_DELTA, scope, b"", item.pieces[0], padded=True)
         call = item.final
-        yield self.event(
+        yield (
             "response.function_call_arguments.done",
-            {**scope, "name": call["name"], "arguments": call["arguments"]},
+            {
+                **scope,
+                "name": call["name"],
+                "arguments": call["arguments"],
+            },
         )
 
     def error_frames(self, error: ApiError) -> list[bytes]:

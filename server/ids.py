@@ -1,15 +1,21 @@
 """Identifiers in the shapes the real providers use (wire-format reference §2.7, §3.6, §4.6)."""
 
-import random
+import os
 import string
 
 _ALNUM = string.ascii_letters + string.digits
 _HEX = "0123456789abcdef"
-_random = random.Random()
+# Random bytes mapped onto an alphabet with one ``bytes.translate``: several times faster
+# than ``random.choices`` per id, which matters at thousands of requests a second. (The
+# mapping is slightly uneven across the alphabet; ids only need to look real.)
+_TABLES = {
+    alphabet: bytes(ord(alphabet[i % len(alphabet)]) for i in range(256))
+    for alphabet in (_ALNUM, _HEX)
+}
 
 
 def _pick(alphabet: str, n: int) -> str:
-    return "".join(_random.choices(alphabet, k=n))
+    return os.urandom(n).translate(_TABLES[alphabet]).decode()
 
 
 def chat_completion_id() -> str:

@@ -7,7 +7,7 @@ from server.faults import Chaos, FaultPlan, plan_faults
 from server.pacing import Timing
 from server.reply import Reply, build_reply
 from server.request import NeutralRequest
-from server.scenarios import Delivery, Selection
+from server.scenarios import Selection
 from server.settings import Settings
 
 
@@ -35,9 +35,7 @@ def build_plan(
     """``chaos`` is the server-wide chaos profile; it may raise ``ApiError`` for a fault
     the scenario scripts but the called API cannot show."""
     scenario, spec = selection.scenario, selection.reply
-    delivery = scenario.delivery or Delivery()
-    if spec.delivery is not None:
-        delivery = spec.delivery.merged_over(delivery)
+    delivery = scenario.delivery_for(selection.reply_index)
     timing = Timing.from_delivery(delivery, settings.time_scale)
     return ReplyPlan(
         request=request,

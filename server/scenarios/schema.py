@@ -17,6 +17,7 @@ from pydantic import (
     NonNegativeFloat,
     NonNegativeInt,
     PositiveFloat,
+    PrivateAttr,
     WithJsonSchema,
     field_validator,
     model_validator,
@@ -349,6 +350,7 @@ class ReplySpec(Strict):
 
 
 class Scenario(Strict):
+    _deliveries: dict[int, Delivery] = PrivateAttr(default_factory=dict)
     name: str = Field(min_length=1)
     description: str | None = None
     default: bool = Field(False, description="Serve this when no other scenario matches.")
@@ -387,6 +389,17 @@ class Scenario(Strict):
     @property
     def reply_list(self) -> list[ReplySpec]:
         return [self.reply] if self.reply is not None else list(self.replies or [])
+
+    def delivery_for(self, index: int) -> Delivery:
+        """Reply ``index``'s delivery over the scenario's defaults, merged once and kept."""
+        merged = self._deliveries.get(index)
+        if merged is None:
+            spec = self.reply_list[index]
+            merged = self.delivery or Delivery()
+            if spec.delivery is not None:
+                merged = spec.delivery.merged_over(merged)
+            self._deliveries[index] = merged
+        return merged
 
     def reply_at(self, position: int) -> tuple[int, ReplySpec]:
         """The reply for the ``position``-th matching call (0-based) and its index."""

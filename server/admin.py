@@ -6,10 +6,11 @@ Without one, journal and reset routes act on every namespace and scenario routes
 global namespace ``""``. Errors are ``{"error": {"message": ..., "details": [...]}}``.
 """
 
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import orjson
+from sse_starlette import EventSourceResponse
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -71,6 +72,32 @@ async def get_journal(request: Request, state: ServerState) -> Response:
         calls = calls[len(calls) - int(query["limit"]) :] if int(query["limit"]) else []
     entries = [call.to_dict() for call in calls]
     return Response(orjson.dumps({"entries": entries}), media_type="application/json")
+
+
+async def stream_journal(request: Request, state: ServerState) -> Response:
+    """Journal entries live, as server-sent events, as their requests complete.
+
+    Filters as for ``GET /journal`` (``namespace``, ``scenario``, ``api``). An admin
+    stream is the kind sse-starlette serves well: it pings an idle connection and
+    notices the client leaving.
+    """
+    query = request.query_params
+    namespace = namespace_of(request)
+    wanted = {
+        "namespace": namespace,
+        "scenario": query.get("scenario"),
+        "api": query.get("api"),
+    }
+    wanted = {key: value for key, value in wanted.items() if value is not None}
+
+    async def entries() -> AsyncIterator[dict[str, str]]:
+        with state.journal.watch() as queue:
+            while True:
+                call = await queue.get()
+                if all(getattr(call, key) == value for key, value in wanted.items()):
+                    yield {"event": "entry", "data": orjson.dumps(call.to_dict()).decode()}
+
+    return EventSourceResponse(entries(), ping=15)
 
 
 async def delete_journal(request: Request, state: ServerState) -> Response:
@@ -212,6 +239,7 @@ def _admin(handler: Handler, state: ServerState) -> Callable[[Request], Awaitabl
 def routes(state: ServerState) -> list[Route]:
     table: list[tuple[str, Handler, list[str]]] = [
         ("/journal", get_journal, ["GET"]),
+        ("/journal/stream", stream_journal, ["GET"]),
         ("/journal", delete_journal, ["DELETE"]),
         ("/scenarios", list_scenarios, ["GET"]),
         ("/scenarios", add_scenarios, ["POST"]),

@@ -187,6 +187,23 @@ def _paths() -> dict[str, Any]:
                 "responses": {"200": changed, "401": _UNAUTHORIZED},
             },
         },
+        "/_understudy/journal/stream": {
+            "get": {
+                "summary": "Journal entries live, as server-sent events (`event: entry`)",
+                "parameters": [
+                    *_NAMESPACE,
+                    _query("scenario", "Only requests answered by this scenario."),
+                    _query("api", "Only this API.", {"enum": ["chat", "messages", "responses"]}),
+                ],
+                "responses": {
+                    "200": {
+                        "description": "One event per completed request, pings when idle.",
+                        "content": {"text/event-stream": {"schema": {"type": "string"}}},
+                    },
+                    "401": _UNAUTHORIZED,
+                },
+            },
+        },
         "/_understudy/scenarios": {
             "get": {
                 "summary": "The scenarios a request in the namespace can reach, by priority",

@@ -8,10 +8,12 @@ the end or not), so an entry is never lost for a request that completed. The jou
 a bounded deque: the oldest entries fall off once ``journal_size`` is reached.
 """
 
+import asyncio
 import itertools
 import time
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -21,6 +23,7 @@ from server.sse import StreamOutcome
 REDACTED = "[redacted]"
 SECRET_HEADERS = frozenset({"authorization", "proxy-authorization", "x-api-key", "api-key"})
 RAW_BODY_LIMIT = 8192
+WATCH_BACKLOG = 1000
 """Bytes of a body that is not JSON kept for the journal."""
 
 
@@ -158,6 +161,7 @@ class Journal:
         self.size = max(size, 0)
         self._calls: deque[Call] = deque(maxlen=self.size)
         self._ids = itertools.count(1)
+        self._watchers: set[asyncio.Queue[Call]] = set()
 
     def begin(
         self, api: str, scope: dict[str, Any], namespace: str, request_id: str, started_at: float
@@ -178,6 +182,23 @@ class Journal:
 
     def append(self, call: Call) -> None:
         self._calls.append(call)
+        for queue in self._watchers:
+            if queue.qsize() < WATCH_BACKLOG:
+                queue.put_nowait(call)
+
+    @contextmanager
+    def watch(self) -> Iterator["asyncio.Queue[Call]"]:
+        """A queue of the calls completed from now on, for a live view of the journal.
+
+        A watcher that falls ``WATCH_BACKLOG`` calls behind misses the newest ones rather
+        than slowing the server down.
+        """
+        queue: asyncio.Queue[Call] = asyncio.Queue()
+        self._watchers.add(queue)
+        try:
+            yield queue
+        finally:
+            self._watchers.discard(queue)
 
     def __len__(self) -> int:
         return len(self._calls)

@@ -246,6 +246,7 @@ def test_openapi_document_describes_the_admin_routes(serve: ServerFactory) -> No
     assert document["openapi"].startswith("3.1")
     assert set(document["paths"]) == {
         f"{ADMIN}/journal",
+        f"{ADMIN}/journal/stream",
         f"{ADMIN}/scenarios",
         f"{ADMIN}/scenarios/{{name}}",
         f"{ADMIN}/reset",

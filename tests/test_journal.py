@@ -231,3 +231,44 @@ def test_journal_is_bounded_and_keeps_the_newest(serve: ServerFactory) -> None:
         "message 3",
         "message 4",
     ]
+
+
+def test_journal_stream_sends_entries_live(base_url: str) -> None:
+    """``GET /_understudy/journal/stream``: one SSE event per completed request."""
+    import json
+    import threading
+
+    import httpx
+
+    namespace = "live-journal"
+    received: list[dict] = []
+    ready = threading.Event()
+
+    def listen() -> None:
+        with httpx.stream(
+            "GET",
+            f"{base_url}/_understudy/journal/stream",
+            params={"namespace": namespace},
+            timeout=10,
+        ) as response:
+            assert response.headers["content-type"].startswith("text/event-stream")
+            ready.set()
+            for line in response.iter_lines():
+                if line.startswith("data: "):
+                    received.append(json.loads(line.removeprefix("data: ")))
+                    if len(received) == 2:
+                        return
+
+    listener = threading.Thread(target=listen)
+    listener.start()
+    assert ready.wait(5)
+    for other in ("someone-else", namespace, namespace):
+        httpx.post(
+            f"{base_url}/v1/chat/completions",
+            json={"model": "m", "messages": [{"role": "user", "content": "hi"}]},
+            headers={"X-Understudy-Namespace": other},
+        )
+    listener.join(timeout=10)
+    assert not listener.is_alive()
+    assert [entry["namespace"] for entry in received] == [namespace, namespace]
+    assert all(entry["status"] == 200 and entry["api"] == "chat" for entry in received)

@@ -6,6 +6,7 @@ derived and the usage counted. Renderers only translate it into wire events.
 """
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from server.request import NeutralRequest
 from server.scenarios.schema import Delivery, ReplySpec
@@ -61,6 +62,17 @@ class Reply:
         return "".join(self.refusal)
 
 
+@lru_cache(maxsize=256)
+def _tokens(text: str) -> tuple[str, ...]:
+    """The tokens of a scenario's text, split once: the same reply text is counted and
+    chunked on every request that serves it."""
+    return tuple(split_tokens(text))
+
+
+def _count(text: str) -> int:
+    return len(_tokens(text))
+
+
 def _text(value: str | list[str] | None) -> str:
     if value is None:
         return ""
@@ -68,7 +80,7 @@ def _text(value: str | list[str] | None) -> str:
 
 
 def chunk(
-    text: str, value: str | list[str] | None, chunking: object, splitter=split_tokens
+    text: str, value: str | list[str] | None, chunking: object, splitter=_tokens
 ) -> list[str]:
     """Split ``text`` (a prefix of the spec's full text) into stream pieces."""
     if isinstance(value, list):
@@ -80,7 +92,7 @@ def chunk(
     elif isinstance(chunking, dict):
         pieces = split_chars(_text(value), chunking["chars"])
     else:
-        pieces = splitter(_text(value))
+        pieces = list(splitter(_text(value)))
     return _cut(pieces, len(text))
 
 
@@ -102,7 +114,7 @@ def _cut(pieces: list[str], length: int) -> list[str]:
 
 def _take_tokens(text: str, budget: int) -> tuple[str, int]:
     """The prefix of ``text`` holding at most ``budget`` tokens, and the tokens used."""
-    tokens = split_tokens(text)
+    tokens = _tokens(text)
     if len(tokens) <= budget:
         return text, len(tokens)
     return "".join(tokens[:budget]), budget
@@ -141,7 +153,7 @@ def build_reply(request: NeutralRequest, spec: ReplySpec, delivery: Delivery) ->
         truncated = content != before or reasoning != _text(spec.reasoning)
         kept = []
         for call in calls:
-            cost = count_tokens(call.arguments) + _TOOL_CALL_OVERHEAD
+            cost = _count(call.arguments) + _TOOL_CALL_OVERHEAD
             if truncated or cost > budget:
                 truncated = True
                 break
@@ -171,12 +183,12 @@ def build_reply(request: NeutralRequest, spec: ReplySpec, delivery: Delivery) ->
         else:
             finish = "stop"
 
-    reasoning_tokens = count_tokens(reasoning)
+    reasoning_tokens = _count(reasoning)
     output_tokens = (
         reasoning_tokens
-        + count_tokens(content)
-        + count_tokens(refusal)
-        + sum(count_tokens(c.arguments) + _TOOL_CALL_OVERHEAD for c in calls)
+        + _count(content)
+        + _count(refusal)
+        + sum(_count(c.arguments) + _TOOL_CALL_OVERHEAD for c in calls)
     )
     given = spec.usage
     usage = Usage(

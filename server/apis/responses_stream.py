@@ -109,11 +109,11 @@ class ResponseEventStream(EventStream):
         dumps = orjson.dumps
         for segment in self._segments():
             if isinstance(segment, _Tokens):
-                head, prefix = segment.head, segment.prefix
+                head, prefix, join = segment.head, segment.prefix, b"".join
                 for piece, end in zip(segment.pieces, segment.ends, strict=False):
                     sequence = self.sequence
                     self.sequence = sequence + 1
-                    yield head + b"%d" % sequence + prefix + dumps(piece) + end, True
+                    yield join((head, b"%d" % sequence, prefix, dumps(piece), end)), True
             else:
                 yield self.encode(*segment), False
 

@@ -24,9 +24,12 @@ import urllib.request
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
+
+if TYPE_CHECKING:
+    from server.settings import Settings
 
 NAMESPACE_HEADER = "X-Understudy-Namespace"
 URL_ENV = "UNDERSTUDY_URL"
@@ -65,7 +68,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
@@ -74,19 +77,28 @@ def _free_port() -> int:
 @contextmanager
 def serve_in_thread(scenarios: list[str] | None = None) -> Iterator[str]:
     """Run an Understudy server in a background thread; yield its base URL."""
-    import uvicorn
-
-    from server.app import create_app
     from server.settings import Settings
 
-    settings = Settings(host="127.0.0.1", port=_free_port())
+    settings = Settings(host="127.0.0.1")
     if scenarios:
         settings.scenarios = list(scenarios)
     else:
         settings.reload = False
+    with run_in_thread(settings) as base_url:
+        yield base_url
+
+
+@contextmanager
+def run_in_thread(settings: "Settings") -> Iterator[str]:
+    """Serve ``settings`` with uvicorn in a background thread on a free loopback port."""
+    import uvicorn
+
+    from server.app import create_app
+
+    settings.port = free_port()
     config = uvicorn.Config(
         create_app(settings),
-        host=settings.host,
+        host="127.0.0.1",
         port=settings.port,
         log_level="warning",
         access_log=False,
@@ -101,7 +113,7 @@ def serve_in_thread(scenarios: list[str] | None = None) -> Iterator[str]:
             raise RuntimeError("the Understudy server did not start")
         time.sleep(0.01)
     try:
-        yield f"http://{settings.host}:{settings.port}"
+        yield f"http://127.0.0.1:{settings.port}"
     finally:
         server.should_exit = True
         thread.join(timeout=10)

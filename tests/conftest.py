@@ -4,18 +4,12 @@ Tests talk to it over a real socket with the official SDKs and raw httpx; nothin
 the server is mocked.
 """
 
-import socket
-import threading
-import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from importlib.metadata import entry_points
 from pathlib import Path
 
 import pytest
-import uvicorn
 
-from server.app import create_app
 from server.settings import Settings, bundled_scenarios
 
 BUNDLED = bundled_scenarios()
@@ -24,40 +18,6 @@ BUNDLED = bundled_scenarios()
 # the pytest11 entry point; a bare source checkout loads it here instead.
 if not entry_points(group="pytest11", name="understudy"):
     pytest_plugins = ["server.pytest_plugin"]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@contextmanager
-def running_server(settings: Settings) -> Iterator[str]:
-    """Serve ``settings`` with uvicorn in a background thread; yield the base URL."""
-    settings.port = free_port()
-    config = uvicorn.Config(
-        create_app(settings),
-        host="127.0.0.1",
-        port=settings.port,
-        loop="uvloop",
-        http="httptools",
-        log_level="warning",
-        access_log=False,
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("server did not start")
-        time.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{settings.port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
 
 
 @pytest.fixture(scope="session")
@@ -69,7 +29,9 @@ def anyio_backend() -> str:
 @pytest.fixture(scope="session")
 def base_url() -> Iterator[str]:
     """A server with the bundled scenarios, shared by the whole session."""
-    with running_server(Settings(scenarios=[str(BUNDLED)])) as url:
+    from server.pytest_plugin import run_in_thread
+
+    with run_in_thread(Settings(scenarios=[str(BUNDLED)])) as url:
         yield url
 
 
@@ -79,6 +41,8 @@ ServerFactory = Callable[..., str]
 @pytest.fixture
 def serve(tmp_path: Path) -> Iterator[ServerFactory]:
     """Start a server on scenario YAML written for this test: ``serve(yaml_text, **settings)``."""
+    from server.pytest_plugin import run_in_thread
+
     stack: list = []
 
     def start(*yaml_texts: str, **overrides: object) -> str:
@@ -87,7 +51,7 @@ def serve(tmp_path: Path) -> Iterator[ServerFactory]:
         for index, text in enumerate(yaml_texts):
             (folder / f"s{index}.yaml").write_text(text, encoding="utf-8")
         settings = Settings(scenarios=[str(folder)], **overrides)  # type: ignore[arg-type]
-        manager = running_server(settings)
+        manager = run_in_thread(settings)
         url = manager.__enter__()
         stack.append(manager)
         return url

@@ -12,7 +12,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import BUNDLED, free_port
+from server.pytest_plugin import free_port
+from tests.conftest import BUNDLED
 
 UNDERSTUDY = shutil.which("understudy")
 

@@ -1,5 +1,6 @@
 """The ASGI application: routes, middleware and error handlers."""
 
+import gc
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -184,4 +185,21 @@ def create_app(settings: Settings | None = None, state: ServerState | None = Non
 
 def create_app_from_env() -> Starlette:
     """Factory for uvicorn (used with ``--workers``): settings come from the environment."""
-    return create_app(Settings.from_env())
+    app = create_app(Settings.from_env())
+    tune_garbage_collector()
+    return app
+
+
+def tune_garbage_collector() -> None:
+    """Collect less often in a server process that holds thousands of streams.
+
+    Every open stream keeps a few dozen objects alive, and each full collection walks all
+    of them: with 500 paced streams the default thresholds cost a p99 inter-token error
+    of ~30 ms, these ~20 ms (bench/README.md). Everything loaded at start-up is frozen out
+    of collection; full collections still run every ~10^8 allocations, so reference
+    cycles are reclaimed. Only the ``understudy serve`` process is tuned, never a process
+    that embeds the app (the pytest plugin runs it inside the test process).
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 100)

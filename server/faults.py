@@ -105,6 +105,9 @@ class FaultPlan:
     waits: tuple[tuple[int, float], ...] = ()
     label: str | None = None
     """What was done to this request, for the journal."""
+    kinds: tuple[str, ...] = ()
+    """The kinds of fault in ``label`` (``http_error``, ``disconnect``, ``framing``...): a
+    small fixed set, fit for a metrics label where ``label``'s positions are not."""
 
     def script(self, stream: "EventStream") -> "Script | None":
         """The writer's script for this stream, or None when nothing acts on it."""
@@ -467,11 +470,13 @@ def plan_faults(
             chosen = "chaos: "
 
     labels: list[str] = []
+    kinds: list[str] = []
     plan = FaultPlan(waits=waits if stream else ())
     if error is not None:
         plan.error = resolve_error(error, api, request.model)
         name = error.preset or ""
         labels.append(f"http {plan.error.status} {name}".rstrip())
+        kinds.append("http_error")
     resolved = []
     for fault_spec in faults or ():
         if not stream and fault_spec.kind in _STREAM_ONLY:
@@ -491,14 +496,17 @@ def plan_faults(
                 )
         resolved.append(fault)
         labels.append(fault.label())
+        kinds.append(fault.kind)
     plan.faults = tuple(resolved)
     if framing is not None and stream:
         plan.framing = framing_of(framing, time_scale)
         labels.append(framing_label(framing))
+        kinds.append("framing")
     if plan.error is None and not plan.faults and plan.framing is None and not plan.waits:
         return None
     if labels:
         plan.label = chosen + "; ".join(labels)
+        plan.kinds = tuple(kinds)
     return plan
 
 

@@ -72,6 +72,7 @@ class Call:
     stream: bool = False
     outcome: StreamOutcome | None = None
     fault: str | None = None
+    fault_kinds: tuple[str, ...] = ()
     finished_at: float = 0.0
 
     def keep_raw_body(self, raw: bytes) -> None:

@@ -47,17 +47,17 @@ class Metrics:
     def stream_opened(self, api: str) -> None:
         self.streams_in_flight[(api,)] += 1
 
-    def fault_injected(self, api: str, fault: str) -> None:
-        """Count one injected fault. A call's ``fault`` label is counted when the call
+    def fault_injected(self, api: str, kind: str) -> None:
+        """Count one injected fault of ``kind``. A call's faults are counted when the call
         completes; call this directly only for a fault not recorded on a call."""
-        self.faults[(api, fault)] += 1
+        self.faults[(api, kind)] += 1
 
     def observe(self, call: Call) -> None:
         """Count a completed call."""
         api = (call.api,)
         self.requests[(call.api, call.scenario or "", str(call.status))] += 1
-        if call.fault:
-            self.fault_injected(call.api, call.fault)
+        for kind in call.fault_kinds:
+            self.fault_injected(call.api, kind)
         outcome = call.outcome
         if outcome is not None:
             self.streams_in_flight[api] -= 1
@@ -109,7 +109,7 @@ class Metrics:
             *_family(
                 "understudy_faults_injected_total",
                 "counter",
-                "Faults injected into replies, by API and fault.",
+                "Faults injected into replies, by API and fault kind.",
                 ("api", "fault"),
                 self.faults,
             ),

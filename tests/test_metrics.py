@@ -91,13 +91,13 @@ def test_metrics_follow_the_requests(serve: ServerFactory) -> None:
 
 
 def test_faults_counter_and_label_escaping() -> None:
-    """A call's ``fault`` label (set by the fault injector) is counted when it completes."""
+    """A call's fault kinds (set by the fault injector) are counted when it completes."""
     metrics = Metrics()
     journal = Journal()
     scope = {"method": "POST", "path": "/v1/chat/completions", "headers": []}
-    for fault in ("error_mid_stream", "error_mid_stream", None):
+    for kinds in (("error_event",), ("error_event", "framing"), ()):
         call = journal.begin("chat", scope, "", "req_1", 0.0)
-        call.fault = fault
+        call.fault_kinds = kinds
         call.finish(200, 0.1, None)
         metrics.observe(call)
     metrics.fault_injected("messages", 'odd "name"\\n')
@@ -106,6 +106,31 @@ def test_faults_counter_and_label_escaping() -> None:
         for sample in family.samples:
             samples[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
     faults = "understudy_faults_injected_total"
-    assert value(samples, faults, api="chat", fault="error_mid_stream") == 2
+    assert value(samples, faults, api="chat", fault="error_event") == 2
+    assert value(samples, faults, api="chat", fault="framing") == 1
     assert value(samples, faults, api="messages", fault='odd "name"\\n') == 1
     assert value(samples, "understudy_requests_total", api="chat", scenario="", status="200") == 3
+
+
+def test_scripted_faults_are_counted_by_kind(serve: ServerFactory) -> None:
+    """Positions and details stay in the journal; the metric label is the fault's kind."""
+    base_url = serve(
+        """
+name: faulty
+default: true
+replies:
+  - error: rate_limit
+  - content: "one two three four"
+    fault: {kind: truncate, after_events: 2}
+    framing: {write_size: 7}
+"""
+    )
+    for _ in range(2):
+        httpx.post(f"{base_url}/v1/chat/completions", json={**CHAT, "stream": True})
+    faults = "understudy_faults_injected_total"
+    samples = scrape(base_url)
+    assert value(samples, faults, api="chat", fault="http_error") == 1
+    assert value(samples, faults, api="chat", fault="truncate") == 1
+    assert value(samples, faults, api="chat", fault="framing") == 1
+    journal = httpx.get(f"{base_url}/_understudy/journal").json()["entries"]
+    assert journal[1]["fault"].startswith("truncate after 2 events")

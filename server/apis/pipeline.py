@@ -84,7 +84,7 @@ async def handle(api: ApiModule, request: Request, state: ServerState) -> Any:
         plan = build_plan(neutral, selection, settings, request_id, state.chaos)
         faults = plan.faults
         if faults is not None:
-            call.fault = faults.label
+            call.fault, call.fault_kinds = faults.label, faults.kinds
             if faults.error is not None:
                 raise faults.error
     except ApiError as error:

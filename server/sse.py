@@ -180,6 +180,8 @@ class StreamResponse:
                 outcome.disconnected = True
                 writer.cancel()
             await asyncio.wait((writer,))
+            if not writer.cancelled() and writer.exception() is not None:
+                raise writer.exception()  # a bug in a renderer: let uvicorn log it
         except asyncio.CancelledError:
             # Server shutdown: stop writing and drop the connection without a traceback.
             writer.cancel()

@@ -46,12 +46,12 @@ class OpenAIApi(ApiModule):
         return openai_headers(limits)
 
 
-def obfuscation_pool(size: int = 64) -> list[bytes]:
-    """Random padding strings, made once; real padding varies in length per event."""
-    return [ids.obfuscation(1 + (i * 7) % 15).encode() for i in range(size)]
-
-
-_CLOSINGS = [b',"obfuscation":"' + pad + b'"}\n\n' for pad in obfuscation_pool()]
+# Random padding strings of 1 to 15 characters, made once: real padding varies in length
+# per event (reference §2.4, §4.3).
+_CLOSINGS = [
+    b',"obfuscation":"' + ids.obfuscation(1 + (i * 7) % 15).encode() + b'"}\n\n'
+    for i in range(64)
+]
 
 
 @lru_cache(maxsize=64)

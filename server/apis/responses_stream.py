@@ -11,14 +11,13 @@ costs one ``orjson.dumps`` of its text plus its sequence number.
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cache
-from itertools import cycle
 from typing import Any
 
 import orjson
 
 from server import ids
 from server.apis.base import EventStream
-from server.apis.openai import obfuscation_pool
+from server.apis.openai import closings
 from server.apis.response_store import ResponseStore
 from server.apis.responses_output import (
     OutputItem,
@@ -33,9 +32,6 @@ from server.errors import ApiError
 from server.plan import ReplyPlan
 from server.sse import Frame
 
-# Closing bytes of an obfuscated delta, one per padding string (reference §4.3).
-_PADS = [b',"obfuscation":"' + pad + b'"}\n\n' for pad in obfuscation_pool()]
-_END = b"}\n\n"
 _LOGPROBS = b',"logprobs":[]'
 
 
@@ -91,7 +87,7 @@ class ResponseEventStream(EventStream):
         self.done: list[dict[str, Any]] = []
         options = plan.request.body.get("stream_options") or {}
         obfuscate = plan.settings.obfuscation and options.get("include_obfuscation") is not False
-        self._pads = _PADS if obfuscate else []
+        self.obfuscate = obfuscate
         if self.shape.stored:
             # The reply is fully determined up front, so the stored response is the final
             # one; ``error_frames`` turns it into the failed one if an error cuts the stream.
@@ -121,8 +117,7 @@ class ResponseEventStream(EventStream):
         self, head: bytes, scope: dict[str, Any], suffix: bytes, pieces: list[str], padded: bool
     ) -> "_Tokens":
         """A run of delta events; ``suffix`` and the obfuscation padding are joined ahead."""
-        pads = self._pads if padded else []
-        ends = cycle([suffix + pad for pad in pads] if pads else [suffix + _END])
+        ends = closings(suffix, padded and self.obfuscate)
         return _Tokens(head, _delta_prefix(scope), ends, pieces)
 
     def _segments(self) -> Iterator["_Tokens | tuple[str, dict[str, Any]]"]:

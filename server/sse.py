@@ -235,7 +235,11 @@ class StreamResponse:
     async def _play(
         self, send: Callable, loop: asyncio.AbstractEventLoop, outcome: StreamOutcome
     ) -> bool:
-        """Send what the fault script says; True when it cut the connection."""
+        """Send what the fault script says; True when it cut the connection.
+
+        Paces token events exactly as ``_send_frames`` does; the few lines are repeated
+        rather than shared because a helper call per token would tax the hot path.
+        """
         assert self.script is not None
         instant = self.timing.is_instant
         delays: Iterator[float] = self.timing.delays()

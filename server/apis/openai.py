@@ -49,8 +49,7 @@ class OpenAIApi(ApiModule):
 # Random padding strings of 1 to 15 characters, made once: real padding varies in length
 # per event (reference §2.4, §4.3).
 _CLOSINGS = [
-    b',"obfuscation":"' + ids.obfuscation(1 + (i * 7) % 15).encode() + b'"}\n\n'
-    for i in range(64)
+    b',"obfuscation":"' + ids.obfuscation(1 + (i * 7) % 15).encode() + b'"}\n\n' for i in range(64)
 ]
 
 

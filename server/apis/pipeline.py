@@ -108,7 +108,7 @@ async def handle(api: ApiModule, request: Request, state: ServerState) -> Any:
 
     reply = plan.reply
     tokens = len(reply.reasoning) + len(reply.content) + len(reply.refusal)
-    tokens += sum(len(call.fragments) + 1 for call in reply.tool_calls)
+    tokens += sum(len(tool.fragments) + 1 for tool in reply.tool_calls)
     wait = started_at + plan.timing.total(tokens) - loop.time()
     if wait > 0:
         await asyncio.sleep(wait)

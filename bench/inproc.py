@@ -10,7 +10,7 @@ app's own Python cost per event, free of the network stack and of other processe
 (as long as the core is not shared). Targets:
 
 * ``raw``, ``streaming``, ``sse``: the ceiling implementations (bench/ceiling.py).
-* ``chat``, ``messages``, ``responses``: the product's app (``server.app.create_app``) with
+* ``chat``, ``messages``, ``responses``: the product's app (``understudy.app.create_app``) with
   the bench scenarios, through its whole middleware stack.
 * ``chat-router``: the product's router without middleware (``app.router``): the difference
   to ``chat`` is what the middleware costs per event.
@@ -114,8 +114,8 @@ def targets():
     product_headers = {SCENARIO_HEADER: "bench-1000"}
 
     def product_app():
-        from server.app import create_app
-        from server.settings import Settings
+        from understudy.app import create_app
+        from understudy.settings import Settings
 
         settings = Settings()
         settings.scenarios = [str(BENCH_DIR / "scenarios")]

@@ -157,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
             [
                 sys.executable,
                 "-m",
-                "server",
+                "understudy",
                 "serve",
                 "--port",
                 str(port),

@@ -225,7 +225,7 @@ def product_server(cpus, workers: int = 1, extra: list[str] | None = None, tag: 
     cmd = [
         sys.executable,
         "-m",
-        "server",
+        "understudy",
         "serve",
         "--port",
         str(port),
@@ -733,7 +733,7 @@ class Bench:
         if o.no_product:
             return
         help_text = subprocess.run(
-            [sys.executable, "-m", "server", "serve", "--help"],
+            [sys.executable, "-m", "understudy", "serve", "--help"],
             cwd=ROOT,
             capture_output=True,
             text=True,

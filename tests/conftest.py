@@ -9,15 +9,14 @@ from importlib.metadata import entry_points
 from pathlib import Path
 
 import pytest
-
-from server.settings import Settings, bundled_scenarios
+from understudy.settings import Settings, bundled_scenarios
 
 BUNDLED = bundled_scenarios()
 
 # Installed, the package registers its pytest plugin (the ``understudy`` fixture) through
 # the pytest11 entry point; a bare source checkout loads it here instead.
 if not entry_points(group="pytest11", name="understudy"):
-    pytest_plugins = ["server.pytest_plugin"]
+    pytest_plugins = ["understudy.pytest_plugin"]
 
 
 @pytest.fixture(scope="session")
@@ -29,7 +28,7 @@ def anyio_backend() -> str:
 @pytest.fixture(scope="session")
 def base_url() -> Iterator[str]:
     """A server with the bundled scenarios, shared by the whole session."""
-    from server.pytest_plugin import run_in_thread
+    from understudy.pytest_plugin import run_in_thread
 
     with run_in_thread(Settings(scenarios=[str(BUNDLED)])) as url:
         yield url
@@ -41,7 +40,7 @@ ServerFactory = Callable[..., str]
 @pytest.fixture
 def serve(tmp_path: Path) -> Iterator[ServerFactory]:
     """Start a server on scenario YAML written for this test: ``serve(yaml_text, **settings)``."""
-    from server.pytest_plugin import run_in_thread
+    from understudy.pytest_plugin import run_in_thread
 
     stack: list = []
 

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import httpx
 import pytest
+from understudy.pytest_plugin import free_port
 
-from server.pytest_plugin import free_port
 from tests.conftest import BUNDLED
 
 UNDERSTUDY = shutil.which("understudy")
@@ -20,7 +20,7 @@ UNDERSTUDY = shutil.which("understudy")
 
 def run(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "server", *args],
+        [sys.executable, "-m", "understudy", *args],
         capture_output=True,
         text=True,
         timeout=60,
@@ -78,7 +78,7 @@ def test_serve_starts_answers_and_stops_on_sigterm(command: str, tmp_path: Path)
         assert UNDERSTUDY, "the understudy console script is installed with the project"
         argv = [UNDERSTUDY]
     else:
-        argv = [sys.executable, "-m", "server"]
+        argv = [sys.executable, "-m", "understudy"]
     port = free_port()
     process = subprocess.Popen(
         [*argv, "serve", "--port", str(port)],
@@ -110,7 +110,7 @@ def test_environment_variables_configure_serve(tmp_path: Path) -> None:
     )
     port = free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "server", "serve"],
+        [sys.executable, "-m", "understudy", "serve"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

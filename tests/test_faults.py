@@ -15,8 +15,7 @@ import httpx
 import httpx2
 import openai
 import pytest
-
-from server.errors import PRESETS
+from understudy.core.errors import PRESETS
 
 CHAT, MESSAGES, RESPONSES = "chat", "messages", "responses"
 APIS = (CHAT, MESSAGES, RESPONSES)
@@ -729,8 +728,8 @@ def test_bundled_framing_profile_keeps_every_sdk_working(serve) -> None:
 def test_bundled_fault_scenarios_answer_only_when_asked(base_url: str) -> None:
     """scenarios/faults.yaml never hijacks an ordinary request: each scenario needs the
     ``X-Understudy-Fault`` header; with it, the fault happens on every API."""
-    from server.scenarios import load_paths
-    from server.settings import bundled_scenarios
+    from understudy.scenarios import load_paths
+    from understudy.settings import bundled_scenarios
 
     faults = [s for s in load_paths([bundled_scenarios()]) if s.name.startswith("fault-")]
     assert len(faults) >= 15
@@ -787,7 +786,7 @@ def test_bundled_retry_scenario_with_sdk_retries(base_url: str) -> None:
     ],
 )
 def test_fault_mistakes_are_reported_with_file_line_and_field(reply: str, problem: str) -> None:
-    from server.scenarios import ScenarioError, load_text
+    from understudy.scenarios import ScenarioError, load_text
 
     with pytest.raises(ScenarioError) as caught:
         load_text(f"name: s\nreply:\n  {reply}\n", "f.yaml")

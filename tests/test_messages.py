@@ -17,13 +17,12 @@ import httpx
 import httpx2
 import jiter
 import pytest
-
-from server.apis.messages import MESSAGES, PING
-from server.errors import ApiError
-from server.plan import build_plan
-from server.scenarios import Catalog, load_paths, load_text
-from server.scenarios.catalog import Counters
-from server.settings import Settings, bundled_scenarios
+from understudy.core.errors import ApiError
+from understudy.plan import build_plan
+from understudy.providers.anthropic.messages import MESSAGES, PING
+from understudy.scenarios import Catalog, load_paths, load_text
+from understudy.scenarios.catalog import Counters
+from understudy.settings import Settings, bundled_scenarios
 
 MODEL = "claude-opus-4-7"
 REFERENCE_MODEL = "claude-sonnet-4-5-20250929"  # the transcripts' model (§0.2)

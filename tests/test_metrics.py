@@ -6,9 +6,8 @@ from collections.abc import Callable
 
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
-
-from server.journal import Journal
-from server.metrics import Metrics
+from understudy.record.journal import Journal
+from understudy.record.metrics import Metrics
 
 ServerFactory = Callable[..., str]
 

@@ -1,6 +1,6 @@
 """The pytest plugin, used the way a project's own tests would use it.
 
-The ``understudy`` fixture comes from ``server.pytest_plugin`` (the package's pytest11
+The ``understudy`` fixture comes from ``understudy.pytest_plugin`` (the package's pytest11
 entry point, or ``tests/conftest.py`` in a source checkout); nothing here starts a server.
 """
 
@@ -9,8 +9,7 @@ from importlib.metadata import entry_points
 import anthropic
 import openai
 import pytest
-
-from server.pytest_plugin import Understudy, UnderstudyError, UnderstudyServer
+from understudy.pytest_plugin import Understudy, UnderstudyError, UnderstudyServer
 
 pytest_plugins = ["pytester"]
 
@@ -159,7 +158,7 @@ def test_plugin_connects_to_a_running_server(pytester: pytest.Pytester, base_url
     as a CI job does with the container; here the session server of this test run."""
     pytester.makepyfile(test_inner=INNER_TEST.format(url=base_url))
     registered = entry_points(group="pytest11", name="understudy")
-    plugin = [] if registered else ["-p", "server.pytest_plugin"]
+    plugin = [] if registered else ["-p", "understudy.pytest_plugin"]
     result = pytester.runpytest_inprocess(*plugin, f"--understudy-url={base_url}")
     result.assert_outcomes(passed=1)
     # The inner test's namespace was reset at its end, so nothing of it is left.

@@ -7,8 +7,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-
-from server.pytest_plugin import serve_in_thread
+from understudy.pytest_plugin import serve_in_thread
 
 FALLBACK = """
 name: fallback

@@ -1,11 +1,11 @@
 """The neutral reply and timing built from a scenario: pure functions, no server."""
 
-from server.pacing import Timing
-from server.reply import build_reply
-from server.request import Message, NeutralRequest
-from server.scenarios import load_text
-from server.scenarios.schema import Delivery
-from server.tokens import count_tokens, split_json, split_tokens
+from understudy.core.reply import build_reply
+from understudy.core.request import Message, NeutralRequest
+from understudy.core.tokens import count_tokens, split_json, split_tokens
+from understudy.scenarios import load_text
+from understudy.scenarios.schema import Delivery
+from understudy.stream.pacing import Timing
 
 
 def reply_for(yaml_text: str, **request: object):

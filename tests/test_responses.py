@@ -13,15 +13,14 @@ from typing import Any
 import httpx
 import openai
 import pytest
-
-from server.apis.response_store import ResponseStore
-from server.apis.responses import ResponsesApi
-from server.apis.responses_stream import ResponseEventStream
-from server.errors import ApiError
-from server.plan import build_plan
-from server.scenarios import Catalog, load_paths
-from server.scenarios.catalog import Counters
-from server.settings import Settings, bundled_scenarios
+from understudy.core.errors import ApiError
+from understudy.plan import build_plan
+from understudy.providers.openai.responses import ResponsesApi
+from understudy.providers.openai.responses_stream import ResponseEventStream
+from understudy.scenarios import Catalog, load_paths
+from understudy.scenarios.catalog import Counters
+from understudy.settings import Settings, bundled_scenarios
+from understudy.state.responses import ResponseStore
 
 WEATHER = {
     "type": "function",

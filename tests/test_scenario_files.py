@@ -3,10 +3,9 @@
 from pathlib import Path
 
 import pytest
-
-from server.scenarios import ScenarioError, load_paths, load_text
-from server.scenarios.catalog import Catalog
-from server.settings import bundled_scenarios
+from understudy.scenarios import ScenarioError, load_paths, load_text
+from understudy.scenarios.catalog import Catalog
+from understudy.settings import bundled_scenarios
 
 
 def problems(text: str, source: str = "tools.yaml") -> list[str]:

@@ -12,10 +12,9 @@ import time
 
 import httpx
 import pytest
-
-from server.pacing import Timing
-from server.scenarios import load_text
-from server.scenarios.schema import Delivery
+from understudy.scenarios import load_text
+from understudy.scenarios.schema import Delivery
+from understudy.stream.pacing import Timing
 
 TEXT = "alpha beta gamma delta epsilon zeta eta theta"
 
@@ -116,10 +115,10 @@ def test_jitter_bounds_must_be_ordered() -> None:
 
 def test_a_plain_reply_has_no_fault_plan() -> None:
     """The hot path stays plain: no waits, no faults → no fault plan, no script."""
-    from server.plan import build_plan
-    from server.request import Message, NeutralRequest
-    from server.scenarios.catalog import Catalog, Counters
-    from server.settings import Settings
+    from understudy.core.request import Message, NeutralRequest
+    from understudy.plan import build_plan
+    from understudy.scenarios.catalog import Catalog, Counters
+    from understudy.settings import Settings
 
     catalog = Catalog(load_text(f"name: s\ndefault: true\nreply: {{content: {TEXT}}}\n"))
     request = NeutralRequest("chat", "m", [Message("user", "hi")], stream=True)

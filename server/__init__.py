@@ -1,3 +1,0 @@
-"""Understudy: a mock and reference streaming server for LLM provider APIs."""
-
-__version__ = "0.1.0"

@@ -1,1 +1,0 @@
-"""One module per provider API, plus the shared request → reply pipeline."""

@@ -1,0 +1,207 @@
+"""The ASGI application: routes, middleware and error handlers."""
+
+import gc
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from understudy._version import __version__
+from understudy.control import admin, reload
+from understudy.core.errors import ApiError
+from understudy.http import keys, pipeline
+from understudy.http.models import get_model, list_models
+from understudy.providers.anthropic.messages import MESSAGES, count_tokens
+from understudy.providers.base import ApiModule
+from understudy.providers.openai.chat import ChatApi
+from understudy.providers.openai.responses import ResponsesApi
+from understudy.record import metrics
+from understudy.settings import Settings
+from understudy.state import ServerState
+from understudy.stream.writer import RAW_SEND
+
+logger = logging.getLogger("understudy")
+
+Endpoint = Callable[[Request], Awaitable[Any]]
+
+
+def _model_route(path: str, api: ApiModule, state: ServerState) -> Route:
+    """The Starlette route of a model endpoint: reached only by methods other than POST
+    (which ``ModelEndpoints`` answers first), so they get the API's own 405."""
+
+    async def endpoint(request: Request) -> Any:
+        return await pipeline.handle(api, request, state)
+
+    return Route(path, endpoint, methods=["POST"], name=api.name)
+
+
+def _with_state(
+    function: Callable[[Request, ServerState], Awaitable[Any]], state: ServerState
+) -> Endpoint:
+    async def endpoint(request: Request) -> Any:
+        return await function(request, state)
+
+    return endpoint
+
+
+_OPENAI = ChatApi()
+
+
+def _api_for(path: str) -> ApiModule:
+    """Whose error shape a path gets: Anthropic's under /v1/messages, OpenAI's elsewhere."""
+    return MESSAGES if path.startswith("/v1/messages") else _OPENAI
+
+
+def _error(path: str, error: ApiError) -> Response:
+    api = _api_for(path)
+    return pipeline.error_response(api, error, api.new_request_id())
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    path = request.url.path
+    if exc.status_code in (404, 405):
+        message = f"Invalid URL ({request.method} {path})"
+        return _error(path, ApiError(exc.status_code, message))
+    return _error(path, ApiError(exc.status_code, str(exc.detail)))
+
+
+def _internal_error(path: str) -> Response:
+    message = "The server had an error while processing your request."
+    return _error(path, ApiError(500, message))
+
+
+async def _server_error(request: Request, exc: Exception) -> Response:
+    logger.exception("unhandled error on %s %s", request.method, request.url.path)
+    return _internal_error(request.url.path)
+
+
+class ModelEndpoints:
+    """``POST`` to the three model endpoints, answered without Starlette's router and
+    middleware stack.
+
+    These are the requests that stream, often thousands at once: every layer of that
+    stack adds a coroutine frame that lives as long as the stream (about 4 KiB of the
+    ~18 KiB an idle stream holds) and per-request work. Everything else goes through
+    Starlette as usual.
+    """
+
+    def __init__(self, apis: dict[str, ApiModule], state: ServerState) -> None:
+        self.apis = apis
+        self.state = state
+
+    async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
+        path = scope["path"]
+        try:
+            response = await pipeline.handle(self.apis[path], Request(scope, receive), self.state)
+        except Exception:
+            logger.exception("unhandled error on POST %s", path)
+            response = _internal_error(path)
+        await response(scope, receive, send)
+
+
+class UnderstudyApp(Starlette):
+    """Starlette, with model requests taken first by ``ModelEndpoints``.
+
+    The server's own ``send`` is kept in the scope: model streams send their body
+    messages with it (server/sse.py), because every middleware wraps ``send`` and at
+    tens of thousands of events a second those wrappers are a measurable share of the
+    cost. The response start still goes through them, so CORS headers are added.
+    """
+
+    def __init__(self, *, model_endpoints: Callable, model_paths: set[str], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.model_endpoints = model_endpoints
+        self.model_paths = model_paths
+
+    async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
+        scope[RAW_SEND] = send
+        if (
+            scope["type"] == "http"
+            and scope["method"] == "POST"
+            and scope["path"] in self.model_paths
+        ):
+            scope["app"] = self
+            await self.model_endpoints(scope, receive, send)
+            return
+        await super().__call__(scope, receive, send)
+
+
+def create_app(settings: Settings | None = None, state: ServerState | None = None) -> Starlette:
+    """Build the app; loading the catalog here makes a bad scenario file fail at start-up."""
+    if state is None:
+        state = ServerState.load(settings or Settings.from_env())
+    settings = state.settings
+
+    async def health(request: Request) -> JSONResponse:
+        return JSONResponse(
+            {"status": "ok", "version": __version__, "scenarios": len(state.catalog.scenarios)}
+        )
+
+    responses = ResponsesApi(state.responses)
+    apis: dict[str, ApiModule] = {
+        "/v1/chat/completions": ChatApi(),
+        "/v1/messages": MESSAGES,
+        "/v1/responses": responses,
+    }
+    routes = [
+        *(_model_route(path, api, state) for path, api in apis.items()),
+        Route("/v1/responses/{response_id}", responses.retrieve, methods=["GET"]),
+        Route("/v1/responses/{response_id}", responses.delete, methods=["DELETE"]),
+        Route("/v1/messages/count_tokens", _with_state(count_tokens, state), methods=["POST"]),
+        Route("/v1/models", _with_state(list_models, state), methods=["GET"]),
+        Route("/v1/models/{model:path}", _with_state(get_model, state), methods=["GET"]),
+        Route("/health", health, methods=["GET"]),
+        Route("/healthz", health, methods=["GET"]),
+        Route("/metrics", metrics.endpoint(state.metrics), methods=["GET"]),
+        *admin.routes(state),
+    ]
+    routes = keys.guard_routes(routes, settings.api_keys, openai=_OPENAI, anthropic=MESSAGES)
+    cors = {
+        "allow_origins": settings.cors_origins,
+        "allow_methods": ["*"],
+        "allow_headers": ["*"],
+        "expose_headers": ["x-request-id", "request-id"],
+    }
+    model_endpoints: Callable = ModelEndpoints(apis, state)
+    if settings.cors_origins:
+        model_endpoints = CORSMiddleware(model_endpoints, **cors)
+    app = UnderstudyApp(
+        model_endpoints=model_endpoints,
+        model_paths=set(apis),
+        routes=routes,
+        middleware=[Middleware(CORSMiddleware, **cors)] if settings.cors_origins else [],
+        exception_handlers={HTTPException: _http_error, Exception: _server_error},
+        lifespan=reload.lifespan(state),
+    )
+    app.state.understudy = state
+    return app
+
+
+def create_app_from_env() -> Starlette:
+    """Factory for uvicorn (used with ``--workers``): settings come from the environment."""
+    app = create_app(Settings.from_env())
+    tune_garbage_collector()
+    return app
+
+
+def tune_garbage_collector() -> None:
+    """Collect less often in a server process that holds thousands of streams.
+
+    Every open stream keeps a few dozen objects alive, and each full collection walks all
+    of them: with 500 paced streams the default thresholds cost a p99 inter-token error
+    of ~30 ms, these ~20 ms (bench/README.md). Everything loaded at start-up is frozen out
+    of collection; full collections still run every ~10^8 allocations, so reference
+    cycles are reclaimed. Only the ``understudy serve`` process is tuned, never a process
+    that embeds the app (the pytest plugin runs it inside the test process).
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 100)

@@ -1,0 +1,161 @@
+"""The ``understudy`` command: serve, validate, schema."""
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+
+from understudy._version import __version__
+from understudy.faults.plan import load_chaos
+from understudy.scenarios import ScenarioError, load_paths
+from understudy.scenarios.catalog import Catalog
+from understudy.scenarios.schema import json_schema
+from understudy.settings import Settings
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="understudy", description="Mock and reference server for LLM provider APIs."
+    )
+    parser.add_argument("--version", action="version", version=f"understudy {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="serve the APIs from a scenario catalog")
+    serve.add_argument("--host", help="bind address (env UNDERSTUDY_HOST, default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port (env UNDERSTUDY_PORT, default 8000)")
+    serve.add_argument(
+        "--scenarios",
+        nargs="+",
+        metavar="PATH",
+        help="scenario files or directories (env UNDERSTUDY_SCENARIOS; default: bundled)",
+    )
+    serve.add_argument(
+        "--time-scale",
+        type=float,
+        help="multiply every scripted delay (0 = no waits; env UNDERSTUDY_TIME_SCALE)",
+    )
+    serve.add_argument("--workers", type=int, help="worker processes (env UNDERSTUDY_WORKERS)")
+    serve.add_argument(
+        "--chaos",
+        metavar="PROFILE",
+        help="server-wide chaos for replies that script no fault: flaky, errors, framing, or "
+        "a YAML file (env UNDERSTUDY_CHAOS; docs/faults.md)",
+    )
+    serve.add_argument("--log-level", help="uvicorn log level (env UNDERSTUDY_LOG_LEVEL)")
+    serve.add_argument(
+        "--cors-origins", nargs="*", help="allowed CORS origins; none disables CORS (default *)"
+    )
+    serve.add_argument(
+        "--journal-size",
+        type=int,
+        help="requests kept in the journal (env UNDERSTUDY_JOURNAL_SIZE, default 1000)",
+    )
+    serve.add_argument(
+        "--api-key",
+        action="append",
+        dest="api_keys",
+        metavar="KEY",
+        help="require this API key on model endpoints; repeat for several "
+        "(env UNDERSTUDY_API_KEYS, comma-separated; default: no check)",
+    )
+    serve.add_argument(
+        "--admin-token",
+        help="require 'Authorization: Bearer TOKEN' on /_understudy/ admin routes "
+        "(env UNDERSTUDY_ADMIN_TOKEN)",
+    )
+    serve.add_argument(
+        "--no-reload",
+        dest="reload",
+        action="store_false",
+        default=None,
+        help="do not watch scenario files for changes (env UNDERSTUDY_RELOAD=0)",
+    )
+
+    validate = commands.add_parser("validate", help="check scenario files and exit")
+    validate.add_argument("paths", nargs="+", metavar="PATH")
+
+    commands.add_parser("schema", help="print the JSON Schema of the scenario format")
+    return parser
+
+
+def _export(args: argparse.Namespace) -> None:
+    """Pass command-line settings to the app factory (and to workers) through the environment."""
+    values = {
+        "UNDERSTUDY_HOST": args.host,
+        "UNDERSTUDY_PORT": args.port,
+        "UNDERSTUDY_SCENARIOS": os.pathsep.join(args.scenarios) if args.scenarios else None,
+        "UNDERSTUDY_TIME_SCALE": args.time_scale,
+        "UNDERSTUDY_WORKERS": args.workers,
+        "UNDERSTUDY_CHAOS": args.chaos,
+        "UNDERSTUDY_LOG_LEVEL": args.log_level,
+        "UNDERSTUDY_CORS_ORIGINS": (
+            os.pathsep.join(args.cors_origins) if args.cors_origins is not None else None
+        ),
+        "UNDERSTUDY_JOURNAL_SIZE": args.journal_size,
+        "UNDERSTUDY_API_KEYS": ",".join(args.api_keys) if args.api_keys else None,
+        "UNDERSTUDY_ADMIN_TOKEN": args.admin_token,
+        "UNDERSTUDY_RELOAD": None if args.reload is None else "0",
+    }
+    for name, value in values.items():
+        if value is not None:
+            os.environ[name] = str(value)
+
+
+def serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    _export(args)
+    settings = Settings.from_env()
+    try:
+        Catalog(load_paths(settings.scenarios))
+        load_chaos(settings.chaos)
+    except ScenarioError as exc:
+        print(f"understudy: invalid scenarios:\n{exc}", file=sys.stderr)
+        return 2
+    except ValueError as exc:
+        print(f"understudy: invalid scenarios: {exc}", file=sys.stderr)
+        return 2
+    if settings.workers > 1:
+        print(
+            "understudy: with several workers each has its own journal, runtime scenarios "
+            "and counters; use one worker when tests rely on /_understudy/.",
+            file=sys.stderr,
+        )
+    uvicorn.run(
+        "understudy.app:create_app_from_env",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        workers=settings.workers if settings.workers > 1 else None,
+        log_level=settings.log_level,
+        loop="uvloop",
+        http="httptools",
+        access_log=False,
+        timeout_graceful_shutdown=5,
+    )
+    return 0
+
+
+def validate(paths: Sequence[str]) -> int:
+    try:
+        scenarios = load_paths(paths)
+        Catalog(scenarios)
+    except ScenarioError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    except ValueError as exc:
+        print(f"invalid catalog: {exc}", file=sys.stderr)
+        return 1
+    print(f"ok: {len(scenarios)} scenarios")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.command == "serve":
+        return serve(args)
+    if args.command == "validate":
+        return validate(args.paths)
+    print(json.dumps(json_schema(), indent=2))
+    return 0

@@ -1,0 +1,300 @@
+"""The scenario format for faults: errors, stream faults, framing chaos, chaos mode.
+
+A reply may carry ``error`` (an HTTP error instead of the reply), ``fault`` (one or a
+list of stream faults), ``framing`` (legal but unusual SSE bytes) and ``chaos`` (any of
+those with a probability, reproducible from a seed). docs/faults.md has the examples;
+server/faults.py turns these specs into a per-reply fault plan.
+"""
+
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    GetJsonSchemaHandler,
+    NonNegativeFloat,
+    NonNegativeInt,
+    PositiveFloat,
+    PositiveInt,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
+from pydantic.json_schema import JsonSchemaValue as JsonSchema
+from pydantic_core import CoreSchema
+from understudy.faults.violations import VIOLATIONS
+
+ErrorPreset = Literal[
+    "rate_limit",
+    "overloaded",
+    "server_error",
+    "context_length_exceeded",
+    "invalid_api_key",
+    "content_filter",
+    "insufficient_quota",
+    "model_not_found",
+]
+FaultKind = Literal["error_event", "disconnect", "truncate", "stall", "malformed"]
+TERMINAL_KINDS = ("error_event", "disconnect", "truncate")
+LineEnding = Literal["lf", "crlf", "cr", "mixed"]
+ApiName = Literal["chat", "messages", "responses"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _shorthands(handler: GetJsonSchemaHandler, schema: CoreSchema, *forms: Any) -> JsonSchema:
+    """A model's JSON schema that also admits the short ``forms`` its validator accepts."""
+    reference = handler(schema)
+    definition = handler.resolve_ref_schema(reference)
+    full = dict(definition)
+    definition.clear()
+    definition["anyOf"] = [*forms, full]
+    return reference
+
+
+class EventRange(_Strict):
+    """A position drawn at random (from the chaos or delivery seed) per request."""
+
+    min: NonNegativeInt = 0
+    max: NonNegativeInt
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "EventRange":
+        if self.min > self.max:
+            raise ValueError("min must not exceed max")
+        return self
+
+
+_RANGE_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "min": {"type": "integer", "minimum": 0},
+        "max": {"type": "integer", "minimum": 0},
+    },
+    "required": ["max"],
+    "additionalProperties": False,
+}
+
+
+def _position(value: Any) -> Any:
+    """``after_events: 3`` is the range ``{min: 3, max: 3}``."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return {"min": value, "max": value}
+    return value
+
+
+class RateLimitSpec(_Strict):
+    """The rate-limit header family sent with the error (each provider's own names)."""
+
+    requests_limit: PositiveInt = 60
+    requests_remaining: NonNegativeInt = 0
+    tokens_limit: PositiveInt = 150_000
+    tokens_remaining: NonNegativeInt = 150_000
+    reset_ms: NonNegativeFloat | None = Field(
+        None, description="When the budget resets; default: the retry delay, else 1 s."
+    )
+
+
+class ErrorSpec(_Strict):
+    """An error: a preset name, a status, or a preset with fields overridden."""
+
+    preset: ErrorPreset | None = Field(
+        None, description="rate_limit, overloaded, server_error, context_length_exceeded, ..."
+    )
+    status: int | None = Field(None, ge=400, le=599, description="HTTP status (before a stream).")
+    message: str | None = None
+    type: str | None = Field(None, description="OpenAI error type.")
+    code: str | None = Field(None, description="OpenAI error code.")
+    param: str | None = None
+    anthropic_type: str | None = Field(None, description="Anthropic error.type.")
+    retry_after: NonNegativeFloat | None = Field(None, description="Seconds: retry-after.")
+    retry_after_ms: NonNegativeFloat | None = Field(None, description="Milliseconds.")
+    should_retry: bool | None = Field(
+        None, description="x-should-retry; false unless set (reference §1.4)."
+    )
+    headers: dict[str, str] | None = Field(None, description="More response headers.")
+    rate_limits: RateLimitSpec | bool | None = Field(
+        None, description="Rate-limit headers; default on for 429, false to omit."
+    )
+
+    @classmethod
+    def __get_pydantic_json_schema__(
+        cls, schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchema:
+        presets = {"enum": list(ErrorPreset.__args__)}
+        return _shorthands(handler, schema, presets, {"type": "integer"})
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, data: Any) -> Any:
+        if isinstance(data, str):
+            return {"preset": data}
+        if isinstance(data, int) and not isinstance(data, bool):
+            return {"status": data}
+        return data
+
+    @field_validator("headers", mode="before")
+    @classmethod
+    def _header_values(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            return {
+                name: str(item)
+                if isinstance(item, int | float) and not isinstance(item, bool)
+                else item
+                for name, item in value.items()
+            }
+        return value
+
+    @model_validator(mode="after")
+    def _named(self) -> "ErrorSpec":
+        if self.preset is None and self.status is None:
+            raise ValueError("give a preset name or a status")
+        return self
+
+
+class FaultSpec(_Strict):
+    """One thing that goes wrong in a stream; positions count the reply's events."""
+
+    kind: FaultKind
+    after_events: Annotated[
+        EventRange | None,
+        WithJsonSchema(
+            {
+                "description": "Events sent before the fault acts (0: before the first); "
+                "a number or {min, max} drawn per request.",
+                "anyOf": [{"type": "integer", "minimum": 0}, _RANGE_SCHEMA],
+            }
+        ),
+    ] = None
+
+    _after_events = field_validator("after_events", mode="before")(_position)
+    after_bytes: NonNegativeInt | None = Field(
+        None, description="disconnect: cut after this many body bytes."
+    )
+    mid_event: bool = Field(False, description="disconnect: cut halfway through the next event.")
+    error: ErrorSpec | None = Field(None, description="error_event: the error (server_error).")
+    seconds: NonNegativeFloat | None = Field(
+        None, description="stall: how long; omitted means until the client gives up."
+    )
+    keepalive_every: PositiveFloat | None = Field(
+        None, description="stall: send the API's keep-alive this often (seconds)."
+    )
+    violation: str | dict[ApiName, str] | None = Field(
+        None, description="malformed: a name from the catalogue, or one per API."
+    )
+
+    @model_validator(mode="after")
+    def _fields_fit_kind(self) -> "FaultSpec":
+        own = {
+            "after_bytes": "disconnect",
+            "mid_event": "disconnect",
+            "error": "error_event",
+            "seconds": "stall",
+            "keepalive_every": "stall",
+            "violation": "malformed",
+        }
+        for name in self.model_fields_set:
+            if name in own and own[name] != self.kind:
+                raise ValueError(f"'{name}' applies to kind {own[name]} only")
+        if self.kind == "malformed":
+            if self.violation is None:
+                raise ValueError("malformed needs a 'violation'")
+            for name in self.violation_names():
+                if name not in VIOLATIONS:
+                    raise ValueError(
+                        f"unknown violation '{name}'; known: {', '.join(sorted(VIOLATIONS))}"
+                    )
+        if self.after_bytes is not None and (self.mid_event or self.after_events is not None):
+            raise ValueError("give after_bytes alone, or after_events with optional mid_event")
+        return self
+
+    def violation_names(self) -> list[str]:
+        if self.violation is None:
+            return []
+        if isinstance(self.violation, str):
+            return [self.violation]
+        return list(self.violation.values())
+
+    def violation_for(self, api: str) -> str | None:
+        if isinstance(self.violation, dict):
+            return self.violation.get(api)  # type: ignore[call-overload]
+        return self.violation
+
+
+def _fault_list(value: Any) -> Any:
+    return [value] if isinstance(value, dict) else value
+
+
+def check_faults(faults: list[FaultSpec] | None, has_tool_calls: bool | None = None) -> None:
+    """Rules for faults that act together in one reply."""
+    if not faults:
+        return
+    terminal = [fault.kind for fault in faults if fault.kind in TERMINAL_KINDS]
+    if len(terminal) > 1:
+        raise ValueError(f"one reply can end only one way, got {', '.join(terminal)}")
+    kinds = {fault.kind for fault in faults}
+    if "malformed" in kinds and "error_event" in kinds:
+        raise ValueError("malformed and error_event cannot be combined in one reply")
+    if has_tool_calls is False:
+        for fault in faults:
+            for name in fault.violation_names():
+                if VIOLATIONS[name].needs_tool_calls:
+                    raise ValueError(f"violation '{name}' needs a reply with tool_calls")
+
+
+class FramingSpec(_Strict):
+    """Legal SSE in unusual bytes; see server/framing.py."""
+
+    write_size: PositiveInt | None = Field(None, description="Split events into N-byte writes.")
+    split_utf8: bool = Field(False, description="Cut writes inside multi-byte UTF-8 characters.")
+    line_ending: LineEnding = Field("lf", description="lf, crlf, cr, or mixed (\\n then \\r\\n).")
+    comments: bool | str = Field(False, description="A ': comment' line before every event.")
+    multiline_data: bool = Field(False, description="One data: line per top-level JSON member.")
+    write_gap_ms: NonNegativeFloat = Field(0, description="Pause between one event's writes.")
+
+
+class ChaosChoice(_Strict):
+    """One outcome chaos mode can pick; a bare fault mapping is short for ``fault:``."""
+
+    error: ErrorSpec | None = None
+    fault: list[FaultSpec] | None = None
+    framing: FramingSpec | None = None
+    weight: PositiveFloat = 1.0
+
+    @classmethod
+    def __get_pydantic_json_schema__(
+        cls, schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchema:
+        bare = {"type": "object", "required": ["kind"], "description": "a bare fault"}
+        return _shorthands(handler, schema, {"type": "string"}, bare)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _bare_fault(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "kind" in data:
+            return {"fault": [data]}
+        if isinstance(data, str):
+            return {"error": data}
+        return data
+
+    _faults = field_validator("fault", mode="before")(_fault_list)
+
+    @model_validator(mode="after")
+    def _something(self) -> "ChaosChoice":
+        if self.error is None and not self.fault and self.framing is None:
+            raise ValueError("give error, fault or framing")
+        check_faults(self.fault)
+        return self
+
+
+class ChaosSpec(_Strict):
+    """With ``probability``, pick one of ``faults`` (by weight) for a reply."""
+
+    probability: float = Field(1.0, ge=0, le=1)
+    seed: int | None = Field(
+        None, description="Same seed, same choice for the n-th call of a scenario."
+    )
+    faults: list[ChaosChoice] = Field(min_length=1)

@@ -1,0 +1,52 @@
+"""The reply plan: everything a renderer and the writer need for one request."""
+
+import time
+from dataclasses import dataclass
+
+from understudy.core.reply import Reply, build_reply
+from understudy.core.request import NeutralRequest
+from understudy.faults.plan import Chaos, FaultPlan, plan_faults
+from understudy.scenarios import Selection
+from understudy.settings import Settings
+from understudy.stream.pacing import Timing
+
+
+@dataclass(slots=True)
+class ReplyPlan:
+    request: NeutralRequest
+    reply: Reply
+    timing: Timing
+    scenario: str
+    reply_index: int
+    request_id: str
+    created: int
+    settings: Settings
+    faults: FaultPlan | None = None
+    """What goes wrong with this reply (server/faults.py); None almost always."""
+
+
+def build_plan(
+    request: NeutralRequest,
+    selection: Selection,
+    settings: Settings,
+    request_id: str,
+    chaos: Chaos | None = None,
+) -> ReplyPlan:
+    """``chaos`` is the server-wide chaos profile; it may raise ``ApiError`` for a fault
+    the scenario scripts but the called API cannot show."""
+    scenario, spec = selection.scenario, selection.reply
+    delivery = scenario.delivery_for(selection.reply_index)
+    timing = Timing.from_delivery(delivery, settings.time_scale)
+    return ReplyPlan(
+        request=request,
+        reply=build_reply(request, spec, delivery),
+        timing=timing,
+        scenario=scenario.name,
+        reply_index=selection.reply_index,
+        request_id=request_id,
+        created=int(time.time()),
+        settings=settings,
+        faults=plan_faults(
+            request, selection, timing.waits, delivery.seed, settings.time_scale, chaos
+        ),
+    )

@@ -1,0 +1,321 @@
+"""OpenAI Chat Completions: ``POST /v1/chat/completions`` (wire-format reference §2).
+
+Stream chunks are built from a pre-encoded prefix (id, object, created, model,
+fingerprint) and suffix around each delta, so a token costs one ``orjson.dumps`` of its
+text rather than a whole chunk object.
+"""
+
+from collections.abc import Iterator, Mapping
+from functools import lru_cache
+from typing import Any
+
+import orjson
+from understudy.core import ids
+from understudy.core.errors import ApiError
+from understudy.core.reply import Reply, Usage
+from understudy.core.request import Message, NeutralRequest
+from understudy.plan import ReplyPlan
+from understudy.providers.base import EventStream
+from understudy.providers.openai import fields
+from understudy.providers.openai.errors import OpenAIApi, closings, error_object
+from understudy.stream.writer import Frame
+
+ROLES = ("system", "assistant", "user", "function", "tool", "developer")
+FINISH_REASONS = {
+    "stop": "stop",
+    "length": "length",
+    "tool_calls": "tool_calls",
+    "content_filter": "content_filter",
+    "refusal": "stop",
+    "stop_sequence": "stop",
+    "pause_turn": "stop",
+}
+_FINGERPRINTS: dict[str, str] = {}
+DONE = b"data: [DONE]\n\n"
+
+
+def fingerprint(model: str) -> str:
+    """A stable ``system_fingerprint`` per model, as a real deployment has."""
+    if model not in _FINGERPRINTS:
+        _FINGERPRINTS[model] = ids.system_fingerprint()
+    return _FINGERPRINTS[model]
+
+
+@lru_cache(maxsize=16)
+def _json_key(name: str) -> bytes:
+    """A JSON-encoded field name, made once per process (orjson results are not small)."""
+    return orjson.dumps(name)
+
+
+def usage_object(usage: Usage) -> dict[str, Any]:
+    return {
+        "prompt_tokens": usage.input_tokens,
+        "completion_tokens": usage.output_tokens,
+        "total_tokens": usage.total_tokens,
+        "prompt_tokens_details": {"cached_tokens": usage.cached_tokens, "audio_tokens": 0},
+        "completion_tokens_details": {
+            "reasoning_tokens": usage.reasoning_tokens,
+            "audio_tokens": 0,
+            "accepted_prediction_tokens": 0,
+            "rejected_prediction_tokens": 0,
+        },
+    }
+
+
+def _tool_names(tools: Any) -> tuple[str, ...]:
+    if tools is None:
+        return ()
+    if not isinstance(tools, list):
+        raise fields.wrong_type("tools", "an array", tools)
+    names = []
+    for index, tool in enumerate(tools):
+        if not isinstance(tool, dict):
+            raise fields.wrong_type(f"tools[{index}]", "an object", tool)
+        kind = tool.get("type", "function")
+        inner = tool.get(kind)
+        if kind == "function" and not isinstance(inner, dict):
+            raise fields.missing(f"tools[{index}].function")
+        if isinstance(inner, dict):
+            name = fields.get(inner, "name", "a string", param=f"tools[{index}].{kind}.name")
+            if name:
+                names.append(name)
+    return tuple(names)
+
+
+def _message(raw: Any, index: int) -> Message | str:
+    """A neutral message, or the text of a system/developer message."""
+    param = f"messages[{index}]"
+    if not isinstance(raw, dict):
+        raise fields.wrong_type(param, "an object", raw)
+    role = fields.get(raw, "role", "a string", param=f"{param}.role", required=True)
+    if role not in ROLES:
+        raise fields.invalid_value(f"{param}.role", role, ROLES)
+    content = raw.get("content")
+    if content is not None and not isinstance(content, str | list):
+        raise fields.wrong_type(
+            f"{param}.content", "one of a string or an array of objects", content
+        )
+    text = fields.text_of(content)
+    if role in ("system", "developer"):
+        return text
+    if role == "tool":
+        fields.get(raw, "tool_call_id", "a string", param=f"{param}.tool_call_id", required=True)
+    if role in ("tool", "function"):
+        return Message("tool", text, tool_result=True)
+    if role == "assistant":
+        calls = raw.get("tool_calls") or []
+        names = tuple(
+            call["function"].get("name", "")
+            for call in calls
+            if isinstance(call, dict) and isinstance(call.get("function"), dict)
+        )
+        return Message("assistant", text, tool_calls=names)
+    return Message("user", text)
+
+
+class ChatApi(OpenAIApi):
+    name = "chat"
+
+    def parse(self, body: Any, headers: Mapping[str, str]) -> NeutralRequest:
+        if not isinstance(body, dict):
+            raise fields.wrong_type("body", "an object", body)
+        model = fields.get(body, "model", "a string")
+        if not model:
+            raise ApiError(400, "you must provide a model parameter")
+        raw_messages = fields.get(body, "messages", "an array", required=True)
+        if not raw_messages:
+            raise ApiError(
+                400,
+                "Invalid 'messages': empty array. Expected an array with minimum length 1, "
+                "but got an empty array instead.",
+                param="messages",
+                code="empty_array",
+            )
+        system: list[str] = []
+        messages: list[Message] = []
+        for index, raw in enumerate(raw_messages):
+            message = _message(raw, index)
+            if isinstance(message, str):
+                system.append(message)
+            else:
+                messages.append(message)
+
+        stream = bool(fields.get(body, "stream", "a boolean"))
+        options = fields.get(body, "stream_options", "an object") or {}
+        if options and not stream:
+            raise ApiError(
+                400,
+                "The 'stream_options' parameter is only allowed when 'stream' is enabled.",
+                param="stream_options",
+                code="invalid_value",
+            )
+        include_usage = fields.get(
+            options, "include_usage", "a boolean", param="stream_options.include_usage"
+        )
+        fields.get(
+            options, "include_obfuscation", "a boolean", param="stream_options.include_obfuscation"
+        )
+        max_tokens = fields.positive_int(body, "max_completion_tokens")
+        legacy_max = fields.positive_int(body, "max_tokens")
+        stop = fields.get(body, "stop", "a string", "an array")
+        fields.positive_int(body, "n")
+        fields.get(body, "temperature", "a number")
+        return NeutralRequest(
+            api="chat",
+            model=model,
+            messages=messages,
+            system="\n".join(system),
+            tools=_tool_names(body.get("tools")),
+            stream=stream,
+            include_usage=bool(include_usage),
+            max_tokens=max_tokens if max_tokens is not None else legacy_max,
+            stop=(stop,)
+            if isinstance(stop, str)
+            else tuple(s for s in stop or () if isinstance(s, str)),
+            headers=headers,
+            body=body,
+        )
+
+    def render_body(self, plan: ReplyPlan) -> dict[str, Any]:
+        reply = plan.reply
+        message: dict[str, Any] = {
+            "role": "assistant",
+            "content": None if _content_is_null(reply) else reply.content_text,
+            "refusal": reply.refusal_text or None,
+            "annotations": [],
+        }
+        if reply.reasoning:
+            message[plan.settings.reasoning_field] = reply.reasoning_text
+        if reply.tool_calls:
+            message["tool_calls"] = [
+                {
+                    "id": call.id or ids.openai_tool_call_id(),
+                    "type": "function",
+                    "function": {"name": call.name, "arguments": call.arguments},
+                }
+                for call in reply.tool_calls
+            ]
+        return {
+            "id": ids.chat_completion_id(),
+            "object": "chat.completion",
+            "created": plan.created,
+            "model": reply.model,
+            "choices": [
+                {
+                    "index": 0,
+                    "message": message,
+                    "logprobs": None,
+                    "finish_reason": FINISH_REASONS[reply.finish_reason],
+                }
+            ],
+            "usage": usage_object(reply.usage),
+            "service_tier": "default",
+            "system_fingerprint": fingerprint(reply.model),
+        }
+
+    def render_stream(self, plan: ReplyPlan) -> "ChunkStream":
+        return ChunkStream(plan)
+
+
+def _content_is_null(reply: Reply) -> bool:
+    """A reply that is only tool calls or a refusal has ``content: null``."""
+    return not reply.content and bool(reply.tool_calls or reply.refusal)
+
+
+class ChunkStream(EventStream):
+    """Encodes one reply as ``chat.completion.chunk`` events.
+
+    Everything but the delta text is encoded once per stream (or once per process:
+    ``closings``), so a token costs one ``orjson.dumps`` and two concatenations.
+    """
+
+    def __init__(self, plan: ReplyPlan) -> None:
+        self.plan = plan
+        reply = plan.reply
+        request = plan.request
+        envelope = orjson.dumps(
+            {
+                "id": ids.chat_completion_id(),
+                "object": "chat.completion.chunk",
+                "created": plan.created,
+                "model": reply.model,
+                "service_tier": "default",
+                "system_fingerprint": fingerprint(reply.model),
+            }
+        )
+        self.head = b"data: " + envelope[:-1] + b',"choices":'
+        self.delta_head = self.head + b'[{"index":0,"delta":'
+        self.usage_tail = b',"usage":null' if request.include_usage else b""
+        options = request.body.get("stream_options") or {}
+        self.obfuscate = plan.settings.obfuscation and options.get("include_obfuscation", True)
+        self.reasoning_field = plan.settings.reasoning_field
+        self.reasoning_key = _json_key(self.reasoning_field)
+
+    def _ends(self, delta_end: bytes, finish: bytes = b"null") -> Iterator[bytes]:
+        """Endings of chunks: the rest of the delta, the choice, usage and padding."""
+        tail = delta_end + b',"logprobs":null,"finish_reason":' + finish + b"}]" + self.usage_tail
+        return closings(tail, self.obfuscate)
+
+    def chunk(self, delta: bytes, finish: bytes = b"null") -> bytes:
+        return self.delta_head + delta + next(self._ends(b"", finish))
+
+    def frames(self) -> Iterator[Frame]:
+        reply = self.plan.reply
+        with_reasoning = bool(reply.reasoning)
+        first: dict[str, Any] = {"role": "assistant"}
+        if with_reasoning:
+            first["content"] = None
+            first[self.reasoning_field] = ""
+        else:
+            first["content"] = None if _content_is_null(reply) else ""
+            first["refusal"] = None
+        yield self.chunk(orjson.dumps(first)), False
+
+        head, dumps = self.delta_head, orjson.dumps
+        if with_reasoning:
+            start = head + b'{"content":null,' + self.reasoning_key + b":"
+            ends = self._ends(b"}")
+            for piece in reply.reasoning:
+                yield start + dumps(piece) + next(ends), True
+            content_end = b"," + self.reasoning_key + b":null}"
+        else:
+            content_end = b"}"
+        start, ends = head + b'{"content":', self._ends(content_end)
+        for piece in reply.content:
+            yield start + dumps(piece) + next(ends), True
+        start, ends = head + b'{"refusal":', self._ends(b"}")
+        for piece in reply.refusal:
+            yield start + dumps(piece) + next(ends), True
+        ends = self._ends(b"}}]}")
+        for index, call in enumerate(reply.tool_calls):
+            opening = {
+                "index": index,
+                "id": call.id or ids.openai_tool_call_id(),
+                "type": "function",
+                "function": {"name": call.name, "arguments": ""},
+            }
+            yield self.chunk(b'{"tool_calls":[' + orjson.dumps(opening) + b"]}"), True
+            start = head + b'{"tool_calls":[{"index":%d,"function":{"arguments":' % index
+            for fragment in call.fragments:
+                yield start + dumps(fragment) + next(ends), True
+
+        finish = orjson.dumps(FINISH_REASONS[reply.finish_reason])
+        final_delta = (
+            b'{"content":"",' + self.reasoning_key + b":null}" if with_reasoning else b"{}"
+        )
+        yield self.chunk(final_delta, finish), False
+        if self.include_usage_chunk:
+            usage = orjson.dumps(usage_object(reply.usage))
+            yield self.head + b'[],"usage":' + usage + next(closings(b"", self.obfuscate)), False
+        yield DONE, False
+
+    @property
+    def include_usage_chunk(self) -> bool:
+        return bool(self.usage_tail)
+
+    def error_frames(self, error: ApiError) -> list[bytes]:
+        """A ``data:`` event whose JSON has a top-level ``error`` (reference §2.5f)."""
+        return [b"data: " + orjson.dumps(error_object(error)) + b"\n\n"]
+
+    def keepalive(self) -> bytes:
+        return b": keep-alive\n\n"

@@ -1,0 +1,105 @@
+"""The catalog: scenarios in order, the default, and which one answers a request.
+
+Selection order: an explicit ``X-Understudy-Scenario`` header always wins; then the first
+scenario in catalog order whose ``match`` holds; then the catalog's default.
+"""
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from understudy.core.errors import ApiError
+from understudy.core.request import NeutralRequest
+from understudy.scenarios.matching import matches
+from understudy.scenarios.schema import ReplySpec, Scenario
+
+SCENARIO_HEADER = "x-understudy-scenario"
+
+
+@dataclass(frozen=True, slots=True)
+class Selection:
+    scenario: Scenario
+    reply_index: int
+    reply: ReplySpec
+    position: int = 0
+    """How many earlier calls this scenario answered (seeds its chaos per call)."""
+
+
+class Counters:
+    """How many times each scenario has answered, for ``replies:`` sequences."""
+
+    def __init__(self) -> None:
+        self._counts: defaultdict[tuple[str, str], int] = defaultdict(int)
+
+    def take(self, namespace: str, name: str) -> int:
+        key = (namespace, name)
+        position = self._counts[key]
+        self._counts[key] = position + 1
+        return position
+
+    def forget(self, namespace: str, name: str) -> None:
+        """Start one scenario's sequence again (it was replaced or removed)."""
+        self._counts.pop((namespace, name), None)
+
+    def reset(self, namespace: str | None = None) -> None:
+        if namespace is None:
+            self._counts.clear()
+        else:
+            for key in [key for key in self._counts if key[0] == namespace]:
+                del self._counts[key]
+
+
+class Catalog:
+    def __init__(self, scenarios: Iterable[Scenario] = ()) -> None:
+        self.scenarios: list[Scenario] = list(scenarios)
+        self.by_name: dict[str, Scenario] = {}
+        duplicates = []
+        for scenario in self.scenarios:
+            if scenario.name in self.by_name:
+                duplicates.append(scenario.name)
+            self.by_name[scenario.name] = scenario
+        if duplicates:
+            raise ValueError(f"duplicate scenario names: {', '.join(sorted(set(duplicates)))}")
+        defaults = [s for s in self.scenarios if s.default]
+        self.default: Scenario | None = defaults[0] if defaults else self.by_name.get("default")
+        self._ordinary = [s for s in self.scenarios if not s.default]
+
+    def find(self, request: NeutralRequest) -> Scenario | None:
+        """The scenario that answers ``request``, or None."""
+        name = request.headers.get(SCENARIO_HEADER)
+        if name:
+            scenario = self.by_name.get(name)
+            if scenario is None:
+                raise ApiError(
+                    404,
+                    f"Scenario '{name}' named by the X-Understudy-Scenario header is not in "
+                    "the catalog.",
+                    code="scenario_not_found",
+                )
+            return scenario
+        for scenario in self._ordinary:
+            if matches(scenario.match, request):
+                return scenario
+        return self.default
+
+    def select(self, request: NeutralRequest, counters: Counters, namespace: str = "") -> Selection:
+        scenario = self.find(request)
+        if scenario is None:
+            raise ApiError(
+                404,
+                f"No scenario matches this request (api {request.api}, model "
+                f"'{request.model}') and the catalog has no default scenario.",
+                code="scenario_not_found",
+            )
+        position = counters.take(namespace, scenario.name)
+        index, reply = scenario.reply_at(position)
+        return Selection(scenario, index, reply, position)
+
+    def model_names(self) -> list[str]:
+        names: list[str] = []
+        for scenario in self.scenarios:
+            pattern = scenario.match.model
+            if pattern and not any(ch in pattern for ch in "*?["):
+                names.append(pattern)
+            names.extend(reply.model for reply in scenario.reply_list if reply.model)
+        return list(dict.fromkeys(names))

@@ -1,0 +1,420 @@
+"""The scenario format, validated with pydantic.
+
+Fields that accept several shapes (``api: chat`` or ``api: [chat, messages]``, ``turn: 2``
+or ``turn: {min: 1}``) are normalised by ``before`` validators, so error locations stay
+plain paths such as ``replies[1].tool_calls[0].arguments`` rather than pydantic's
+union branch names.
+"""
+
+import json
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    NonNegativeFloat,
+    NonNegativeInt,
+    PositiveFloat,
+    PrivateAttr,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
+
+from understudy.faults.specs import (
+    ChaosSpec,
+    ErrorSpec,
+    FaultSpec,
+    FramingSpec,
+    check_faults,
+)
+
+ApiName = Literal["chat", "messages", "responses"]
+FinishReason = Literal[
+    "stop", "length", "tool_calls", "content_filter", "refusal", "stop_sequence", "pause_turn"
+]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _as_list(value: Any) -> Any:
+    return [value] if isinstance(value, str) else value
+
+
+def _check_regex(value: str | None) -> str | None:
+    if value is not None:
+        try:
+            re.compile(value)
+        except re.error as exc:
+            raise ValueError(f"not a valid regular expression: {exc}") from None
+    return value
+
+
+class TurnRange(Strict):
+    min: NonNegativeInt | None = None
+    max: NonNegativeInt | None = None
+
+
+class Match(Strict):
+    """Conditions on the request; every condition given must hold."""
+
+    model: str | None = Field(None, description="Model name, exact or a glob such as 'gpt-4*'.")
+    api: list[ApiName] | None = Field(None, description="chat, messages, responses, or a list.")
+    last_user_message: str | None = Field(
+        None, description="Regex searched in the last user message."
+    )
+    contains: str | None = Field(
+        None, description="Case-insensitive substring of any message or the system prompt."
+    )
+    system: str | None = Field(None, description="Regex searched in the system prompt.")
+    headers: dict[str, str] | None = Field(None, description="Header name to regex.")
+    tools: list[str] | None = Field(None, description="Tool names that must all be offered.")
+    tool_result: bool | None = Field(
+        None, description="Whether the conversation's last message is a tool result."
+    )
+    turn: TurnRange | None = Field(
+        None, description="Assistant turns so far: a number or {min, max}."
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _endpoint_alias(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "endpoint" in data:
+            data = dict(data)
+            if "api" in data:
+                raise ValueError("give either 'api' or 'endpoint', not both")
+            data["api"] = data.pop("endpoint")
+        return data
+
+    _api_list = field_validator("api", "tools", mode="before")(_as_list)
+    _regexes = field_validator("last_user_message", "system")(_check_regex)
+
+    @field_validator("headers")
+    @classmethod
+    def _header_regexes(cls, value: dict[str, str] | None) -> dict[str, str] | None:
+        if value is not None:
+            for pattern in value.values():
+                _check_regex(pattern)
+            value = {name.lower(): pattern for name, pattern in value.items()}
+        return value
+
+    @field_validator("turn", mode="before")
+    @classmethod
+    def _turn_number(cls, value: Any) -> Any:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return {"min": value, "max": value}
+        return value
+
+
+_CHUNKING_SCHEMA = {
+    "description": "'words' (default), 'none', {chars: N}, or an explicit list of content chunks.",
+    "anyOf": [
+        {"enum": ["words", "none"]},
+        {
+            "type": "object",
+            "properties": {"chars": {"type": "integer", "minimum": 1}},
+            "required": ["chars"],
+            "additionalProperties": False,
+        },
+        {"type": "array", "items": {"type": "string"}},
+    ],
+}
+
+
+class JitterSpec(Strict):
+    """Random variation of every gap (TTFT included), reproducible from the delivery seed."""
+
+    distribution: Literal["fixed", "uniform", "normal"] = Field(
+        "uniform",
+        description="uniform: +-ms; normal: standard deviation ms; fixed: always +ms.",
+    )
+    ms: NonNegativeFloat = 0.0
+    min_ms: float | None = Field(None, description="Lower bound of the jitter (clamped).")
+    max_ms: float | None = Field(None, description="Upper bound of the jitter (clamped).")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _number(cls, data: Any) -> Any:
+        if isinstance(data, int | float) and not isinstance(data, bool):
+            return {"distribution": "uniform", "ms": data}
+        return data
+
+    @model_validator(mode="after")
+    def _bounds(self) -> "JitterSpec":
+        if self.min_ms is not None and self.max_ms is not None and self.min_ms > self.max_ms:
+            raise ValueError("min_ms must not exceed max_ms")
+        return self
+
+
+class WaitSpec(Strict):
+    """A scripted pause before one event, on top of the normal pacing."""
+
+    after_events: NonNegativeInt = Field(description="Events sent before the pause.")
+    ms: NonNegativeFloat
+
+
+_EXCLUSIVE = (("itl_ms", "tokens_per_second"), ("jitter_ms", "jitter"))
+
+
+class Delivery(Strict):
+    """How a reply is paced and split into stream events."""
+
+    chunking: Annotated[Any, WithJsonSchema(_CHUNKING_SCHEMA)] = "words"
+    ttft_ms: NonNegativeFloat | None = Field(None, description="Time to the first token.")
+    itl_ms: NonNegativeFloat | None = Field(None, description="Time between tokens.")
+    jitter_ms: NonNegativeFloat | None = Field(
+        None, description="Uniform jitter added to every gap, plus or minus."
+    )
+    seed: int | None = Field(
+        None, description="Seed for jitter; the same seed gives the same schedule."
+    )
+    tokens_per_second: PositiveFloat | None = Field(
+        None, description="Generation speed; another way to give itl_ms (1000 / rate)."
+    )
+    jitter: JitterSpec | None = Field(
+        None, description="Jitter distribution: a number (uniform +-ms) or {distribution, ...}."
+    )
+    waits: list[WaitSpec] | None = Field(
+        None, description="Scripted pauses: [{after_events: 4, ms: 2000}] waits before event 5."
+    )
+
+    @model_validator(mode="after")
+    def _one_of_each(self) -> "Delivery":
+        for first, second in _EXCLUSIVE:
+            if getattr(self, first) is not None and getattr(self, second) is not None:
+                raise ValueError(f"give either {first} or {second}, not both")
+        return self
+
+    @field_validator("chunking", mode="before")
+    @classmethod
+    def _chunking(cls, value: Any) -> Any:
+        if value in ("words", "none"):
+            return value
+        if isinstance(value, dict):
+            if set(value) != {"chars"}:
+                raise ValueError("must be 'words', 'none', {chars: N} or a list of strings")
+            size = value["chars"]
+            if not isinstance(size, int) or isinstance(size, bool) or size < 1:
+                raise ValueError("chars must be a positive integer")
+            return {"chars": size}
+        if isinstance(value, list) and all(isinstance(chunk, str) for chunk in value):
+            return list(value)
+        raise ValueError("must be 'words', 'none', {chars: N} or a list of strings")
+
+    def merged_over(self, base: "Delivery | None") -> "Delivery":
+        """This delivery's explicitly set fields layered over ``base``."""
+        if base is None:
+            return self
+        update = {name: getattr(self, name) for name in self.model_fields_set}
+        for pair in _EXCLUSIVE:  # a reply's itl_ms replaces a scenario's tokens_per_second
+            for mine, theirs in (pair, pair[::-1]):
+                if mine in self.model_fields_set and theirs not in self.model_fields_set:
+                    update[theirs] = None
+        return base.model_copy(update=update)
+
+
+class ToolCallSpec(Strict):
+    name: str = Field(min_length=1)
+    arguments: Annotated[
+        Any,
+        WithJsonSchema(
+            {
+                "description": "An object, or a string holding a JSON object.",
+                "anyOf": [{"type": "object"}, {"type": "string"}],
+            }
+        ),
+    ] = None
+    id: str | None = Field(
+        None, description="Tool call id; generated in the API's shape if absent."
+    )
+    fragments: list[str] | None = Field(
+        None, description="Explicit argument fragments; they must concatenate to the arguments."
+    )
+
+    @field_validator("arguments", mode="before")
+    @classmethod
+    def _arguments(cls, value: Any) -> Any:
+        if value is None or isinstance(value, dict):
+            return value
+        if isinstance(value, str):
+            try:
+                parsed = json.loads(value)
+            except ValueError:
+                raise ValueError("must be an object or a JSON string") from None
+            if not isinstance(parsed, dict):
+                raise ValueError("must be an object or a JSON string holding an object")
+            return value
+        raise ValueError("must be an object or a JSON string")
+
+    @model_validator(mode="after")
+    def _fragments_match(self) -> "ToolCallSpec":
+        if self.fragments is not None:
+            joined = "".join(self.fragments)
+            if self.arguments is None:
+                try:
+                    parsed = json.loads(joined)
+                except ValueError:
+                    raise ValueError("fragments must concatenate to a JSON object") from None
+                if not isinstance(parsed, dict):
+                    raise ValueError("fragments must concatenate to a JSON object")
+            elif isinstance(self.arguments, str) and joined != self.arguments:
+                raise ValueError("fragments must concatenate exactly to the arguments string")
+            elif isinstance(self.arguments, dict) and _loads_or_none(joined) != self.arguments:
+                raise ValueError("fragments must concatenate to JSON equal to the arguments")
+        return self
+
+    def arguments_text(self) -> str:
+        """The arguments exactly as they go on the wire."""
+        if self.fragments is not None:
+            return "".join(self.fragments)
+        if isinstance(self.arguments, str):
+            return self.arguments
+        return json.dumps(self.arguments or {}, ensure_ascii=False)
+
+
+def _loads_or_none(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError:
+        return None
+
+
+class UsageSpec(Strict):
+    """Token counts to report instead of the computed ones."""
+
+    input_tokens: NonNegativeInt | None = None
+    output_tokens: NonNegativeInt | None = None
+    reasoning_tokens: NonNegativeInt | None = None
+    cached_tokens: NonNegativeInt | None = None
+
+
+TextOrChunks = Annotated[
+    str | list[str] | None,
+    WithJsonSchema({"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]}),
+]
+
+
+class ReplySpec(Strict):
+    """What the model says; API-neutral."""
+
+    content: TextOrChunks = Field(None, description="Reply text; a list gives the exact chunks.")
+    reasoning: TextOrChunks = Field(
+        None, description="Reasoning text, streamed before the content; a list gives the chunks."
+    )
+    tool_calls: list[ToolCallSpec] = Field(default_factory=list)
+    refusal: str | None = None
+    finish_reason: FinishReason | None = Field(
+        None, description="Derived when absent: length, tool_calls, refusal or stop."
+    )
+    stop_sequence: str | None = Field(
+        None, description="The stop sequence that ended the reply (finish reason stop_sequence)."
+    )
+    usage: UsageSpec | None = None
+    model: str | None = Field(
+        None, description="Model name to report instead of the requested one."
+    )
+    delivery: Delivery | None = None
+    error: ErrorSpec | None = Field(
+        None, description="Answer with this HTTP error instead (a preset name or a mapping)."
+    )
+    fault: list[FaultSpec] | None = Field(
+        None, description="Stream faults: one mapping or a list (see docs/faults.md)."
+    )
+    framing: FramingSpec | None = Field(None, description="Unusual but legal SSE bytes.")
+    chaos: ChaosSpec | None = Field(None, description="Random faults, reproducible by seed.")
+
+    @field_validator("fault", mode="before")
+    @classmethod
+    def _fault_list(cls, value: Any) -> Any:
+        return [value] if isinstance(value, dict) else value
+
+    @model_validator(mode="after")
+    def _faults_fit(self) -> "ReplySpec":
+        if self.error is not None and (self.fault or self.chaos is not None):
+            raise ValueError("an error reply has no stream: drop fault/chaos or the error")
+        check_faults(self.fault, has_tool_calls=bool(self.tool_calls))
+        return self
+
+    @field_validator("content", "reasoning", mode="before")
+    @classmethod
+    def _text_or_chunks(cls, value: Any) -> Any:
+        if value is None or isinstance(value, str):
+            return value
+        if isinstance(value, list) and all(isinstance(chunk, str) for chunk in value):
+            return value
+        raise ValueError("must be a string or a list of strings")
+
+
+class Scenario(Strict):
+    _deliveries: dict[int, Delivery] = PrivateAttr(default_factory=dict)
+    name: str = Field(min_length=1)
+    description: str | None = None
+    default: bool = Field(False, description="Serve this when no other scenario matches.")
+    match: Match = Field(default_factory=Match)
+    delivery: Delivery | None = Field(None, description="Delivery defaults for every reply.")
+    reply: ReplySpec | None = None
+    replies: list[ReplySpec] | None = Field(
+        None, description="Replies served on successive matching calls.", min_length=1
+    )
+    then: Literal["repeat_last", "cycle"] = Field(
+        "repeat_last", description="What follows the last of 'replies'."
+    )
+    framing: FramingSpec | None = Field(None, description="Framing for every reply.")
+    chaos: ChaosSpec | None = Field(
+        None, description="Chaos for every reply that scripts no error or fault of its own."
+    )
+
+    @model_validator(mode="after")
+    def _one_reply_form(self) -> "Scenario":
+        if (self.reply is None) == (self.replies is None):
+            raise ValueError("give exactly one of 'reply' or 'replies'")
+        for index, reply in enumerate(self.reply_list):
+            delivery = (
+                reply.delivery.merged_over(self.delivery) if reply.delivery else self.delivery
+            )
+            chunks = delivery.chunking if delivery else None
+            if isinstance(chunks, list) and reply.content is not None:
+                text = reply.content if isinstance(reply.content, str) else "".join(reply.content)
+                if "".join(chunks) != text:
+                    where = "reply" if self.reply is not None else f"replies[{index}]"
+                    raise ValueError(
+                        f"{where}: delivery.chunking list must concatenate exactly to content"
+                    )
+        return self
+
+    @property
+    def reply_list(self) -> list[ReplySpec]:
+        return [self.reply] if self.reply is not None else list(self.replies or [])
+
+    def delivery_for(self, index: int) -> Delivery:
+        """Reply ``index``'s delivery over the scenario's defaults, merged once and kept."""
+        merged = self._deliveries.get(index)
+        if merged is None:
+            spec = self.reply_list[index]
+            merged = self.delivery or Delivery()
+            if spec.delivery is not None:
+                merged = spec.delivery.merged_over(merged)
+            self._deliveries[index] = merged
+        return merged
+
+    def reply_at(self, position: int) -> tuple[int, ReplySpec]:
+        """The reply for the ``position``-th matching call (0-based) and its index."""
+        replies = self.reply_list
+        if position < len(replies):
+            index = position
+        elif self.then == "cycle":
+            index = position % len(replies)
+        else:
+            index = len(replies) - 1
+        return index, replies[index]
+
+
+def json_schema() -> dict[str, Any]:
+    schema = Scenario.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "Understudy scenario"
+    return schema

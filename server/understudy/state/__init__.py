@@ -1,0 +1,45 @@
+"""The server's mutable state: the scenario catalog, the reply counters, stored responses,
+and the control plane's runtime scenarios, request journal and metrics."""
+
+import asyncio
+from dataclasses import dataclass, field
+
+from understudy.faults.plan import Chaos, load_chaos
+from understudy.record.journal import Call, Journal
+from understudy.record.metrics import Metrics
+from understudy.scenarios import Catalog, load_paths
+from understudy.scenarios.catalog import Counters
+from understudy.scenarios.runtime import RuntimeScenarios
+from understudy.settings import Settings
+from understudy.state.responses import ResponseStore
+from understudy.stream.writer import StreamOutcome
+
+
+@dataclass
+class ServerState:
+    settings: Settings
+    catalog: Catalog
+    counters: Counters = field(default_factory=Counters)
+    responses: ResponseStore = field(default_factory=ResponseStore)
+    runtime: RuntimeScenarios = field(default_factory=RuntimeScenarios)
+    journal: Journal = field(default_factory=Journal)
+    metrics: Metrics = field(default_factory=Metrics)
+    chaos: Chaos | None = None
+    """The server-wide chaos profile (``--chaos``), for replies that script no fault."""
+
+    @classmethod
+    def load(cls, settings: Settings) -> "ServerState":
+        """Load the catalog named by ``settings``; raises ``ScenarioError`` if any file is bad."""
+        return cls(
+            settings=settings,
+            catalog=Catalog(load_paths(settings.scenarios)),
+            responses=ResponseStore(settings.response_store_size),
+            journal=Journal(settings.journal_size),
+            chaos=load_chaos(settings.chaos),
+        )
+
+    def record(self, call: Call, status: int, outcome: StreamOutcome | None = None) -> None:
+        """A model request completed: journal it and count it."""
+        call.finish(status, asyncio.get_running_loop().time(), outcome)
+        self.journal.append(call)
+        self.metrics.observe(call)

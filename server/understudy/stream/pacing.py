@@ -1,0 +1,112 @@
+"""When each token event is due.
+
+A ``Timing`` turns a delivery's ``ttft_ms``, ``itl_ms`` (or ``tokens_per_second``) and
+jitter into the delay before each token event, reproducible from the seed: the same
+seed gives the same schedule. The writer adds each delay to an absolute deadline (never
+to "now"), so timer lateness does not accumulate as drift. Scripted ``waits`` (a pause
+before event N) are carried here and played by the fault script (server/faults.py),
+which shifts the deadlines by the pause so later gaps keep their length.
+
+``time_scale`` multiplies every delay; 0 makes every reply instant.
+"""
+
+import random
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from itertools import chain, repeat
+
+from understudy.scenarios.schema import Delivery
+
+DISTRIBUTIONS = ("fixed", "uniform", "normal")
+
+
+@dataclass(frozen=True, slots=True)
+class Timing:
+    ttft: float = 0.0
+    itl: float = 0.0
+    jitter: float = 0.0
+    """Seconds: half-width (uniform), standard deviation (normal) or offset (fixed)."""
+    seed: int | None = None
+    distribution: str = "uniform"
+    jitter_min: float | None = None
+    jitter_max: float | None = None
+    waits: tuple[tuple[int, float], ...] = ()
+    """(events sent before the pause, seconds), in event order."""
+
+    @classmethod
+    def from_delivery(cls, delivery: Delivery, time_scale: float = 1.0) -> "Timing":
+        def seconds(ms: float | None) -> float:
+            return (ms or 0.0) / 1000.0 * time_scale
+
+        itl = delivery.itl_ms
+        if itl is None and delivery.tokens_per_second:
+            itl = 1000.0 / delivery.tokens_per_second
+        spec = delivery.jitter
+        jitter_min = jitter_max = None
+        if spec is not None:
+            distribution, jitter = spec.distribution, seconds(spec.ms)
+            if spec.min_ms is not None:
+                jitter_min = spec.min_ms / 1000.0 * time_scale
+            if spec.max_ms is not None:
+                jitter_max = spec.max_ms / 1000.0 * time_scale
+        else:
+            distribution, jitter = "uniform", seconds(delivery.jitter_ms)
+        waits = tuple(
+            sorted((wait.after_events, seconds(wait.ms)) for wait in delivery.waits or ())
+        )
+        return cls(
+            ttft=seconds(delivery.ttft_ms),
+            itl=seconds(itl),
+            jitter=jitter,
+            seed=delivery.seed,
+            distribution=distribution,
+            jitter_min=jitter_min,
+            jitter_max=jitter_max,
+            waits=tuple(wait for wait in waits if wait[1] > 0),
+        )
+
+    @property
+    def is_instant(self) -> bool:
+        return not self.ttft and not self.itl and not self._jittered
+
+    def delays(self) -> Iterator[float]:
+        """Seconds to wait before each token event: TTFT first, then inter-token gaps."""
+        if not self._jittered:
+            return chain((self.ttft,), repeat(self.itl))
+        return self._jittered_delays()
+
+    @property
+    def _jittered(self) -> bool:
+        return bool(self.jitter or self.jitter_min or self.jitter_max)
+
+    def _jittered_delays(self) -> Iterator[float]:
+        rng = random.Random(self.seed)
+        sample = self._sampler(rng)
+        low, high = self.jitter_min, self.jitter_max
+        base = self.ttft
+        while True:
+            offset = sample()
+            if low is not None and offset < low:
+                offset = low
+            if high is not None and offset > high:
+                offset = high
+            yield max(base + offset, 0.0)
+            base = self.itl
+
+    def _sampler(self, rng: random.Random) -> Callable[[], float]:
+        width = self.jitter
+        if self.distribution == "normal":
+            return lambda: rng.gauss(0.0, width)
+        if self.distribution == "fixed":
+            return lambda: width
+        return lambda: rng.uniform(-width, width)
+
+    def schedule(self, tokens: int) -> list[float]:
+        """The first ``tokens`` delays: what a stream of that many token events will wait."""
+        delays = self.delays()
+        return [next(delays) for _ in range(tokens)]
+
+    def total(self, tokens: int) -> float:
+        """Expected time to generate ``tokens`` tokens, for non-streaming replies."""
+        waits = sum(seconds for _, seconds in self.waits)
+        return (self.ttft + self.itl * max(tokens - 1, 0) if tokens else self.ttft) + waits

@@ -1,0 +1,315 @@
+"""The paced SSE writer: a lean ASGI response for model streams.
+
+Frames arrive already encoded (``bytes``) from an API renderer. The writer sends one
+ASGI message per frame, waits for each token frame's absolute deadline, notices client
+disconnects, and reports what it delivered as a ``StreamOutcome``. It deliberately
+avoids a task group or timeout scope per event: that per-event machinery is what makes
+generic SSE responses several times slower (see README, design notes).
+"""
+
+import asyncio
+import logging
+from collections.abc import Callable, Iterable, Iterator
+from contextvars import ContextVar
+from dataclasses import dataclass
+
+from understudy.faults.plan import Pause, Script, Send
+from understudy.stream.pacing import Timing
+
+Frame = tuple[bytes, bool]
+"""An encoded event and whether it is a token event (paced) or structural (sent at once)."""
+
+Headers = list[tuple[bytes, bytes]]
+
+SSE_HEADERS: Headers = [
+    (b"content-type", b"text/event-stream; charset=utf-8"),
+    (b"cache-control", b"no-cache"),
+    (b"x-accel-buffering", b"no"),
+]
+
+_FOREVER = 3600.0
+
+# A response that returns without its final body message makes uvicorn close the
+# connection: exactly the abrupt disconnect a fault wants, but uvicorn also logs it as an
+# application error. The writer marks a deliberate cut in the request's context, and
+# this filter drops that one log record (it is logged synchronously in the same task).
+_CUT_ON_PURPOSE: ContextVar[bool] = ContextVar("understudy_cut", default=False)
+_UNFINISHED = "ASGI callable returned without completing response"
+
+
+class _DeliberateCutFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (_CUT_ON_PURPOSE.get() and str(record.msg).startswith(_UNFINISHED))
+
+
+_CUT_FILTER = _DeliberateCutFilter()
+
+
+def cut_connection() -> None:
+    """Mark the current response as cut on purpose; its ASGI callable must now return."""
+    _CUT_ON_PURPOSE.set(True)
+    logger = logging.getLogger("uvicorn.error")
+    if _CUT_FILTER not in logger.filters:
+        logger.addFilter(_CUT_FILTER)
+
+
+def encode_event(data: bytes, event: str | None = None) -> bytes:
+    """One SSE event: optional ``event:`` line, one ``data:`` line, blank line."""
+    if event is None:
+        return b"data: " + data + b"\n\n"
+    return b"event: " + event.encode() + b"\ndata: " + data + b"\n\n"
+
+
+@dataclass(slots=True)
+class StreamOutcome:
+    events_sent: int = 0
+    bytes_sent: int = 0
+    completed: bool = False
+    disconnected: bool = False
+    first_token_at: float | None = None
+    started_at: float = 0.0
+    finished_at: float = 0.0
+    cut: bool = False
+    """The server dropped the connection on purpose (a disconnect fault)."""
+
+    @property
+    def ttft(self) -> float | None:
+        return None if self.first_token_at is None else self.first_token_at - self.started_at
+
+    @property
+    def duration(self) -> float:
+        return self.finished_at - self.started_at
+
+
+RAW_SEND = "understudy.raw_send"
+"""Scope key of the server's own ``send``; see ``UnderstudyApp`` in server/app.py."""
+
+
+class Ticker:
+    """One timer per due millisecond, shared by every stream waiting for it.
+
+    A thousand paced streams at 50 tokens/s each want 50,000 wake-ups a second; with a
+    timer per ``asyncio.sleep`` that is 50,000 timer handles created and cancelled. Here
+    the waiters due in the same millisecond share one ``call_at``; each still gets its
+    own future, because a cancelled waiter (a client that left) must not cancel others.
+    """
+
+    __slots__ = ("_loop", "_slots")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._slots: dict[int, list[asyncio.Future[None]]] = {}
+
+    def at(self, deadline: float) -> "asyncio.Future[None]":
+        """A future that completes at ``deadline`` (loop time), to the millisecond."""
+        slot = round(deadline * 1000)
+        future = self._loop.create_future()
+        waiters = self._slots.get(slot)
+        if waiters is None:
+            self._slots[slot] = [future]
+            self._loop.call_at(slot / 1000, self._fire, slot)
+        else:
+            waiters.append(future)
+        return future
+
+    def _fire(self, slot: int) -> None:
+        for future in self._slots.pop(slot):
+            if not future.done():
+                future.set_result(None)
+
+
+_TICKERS: dict[asyncio.AbstractEventLoop, Ticker] = {}
+
+
+def ticker() -> Ticker:
+    loop = asyncio.get_running_loop()
+    found = _TICKERS.get(loop)
+    if found is None:
+        found = _TICKERS[loop] = Ticker(loop)
+    return found
+
+
+class StreamResponse:
+    """Send ``frames`` as a streaming HTTP response paced by ``timing``.
+
+    The frames go out from a task of their own, through the server's raw ``send``: a
+    woken token then resumes one short coroutine instead of the whole middleware chain,
+    and each body message skips the middlewares' ``send`` wrappers. The request's own
+    coroutine meanwhile waits in ``receive()``, which uvicorn answers with
+    ``http.disconnect`` when the client leaves (the writer is then cancelled, waking it
+    from any wait at once) or when the response is complete.
+    """
+
+    __slots__ = ("frames", "headers", "on_close", "script", "started_at", "timing")
+
+    def __init__(
+        self,
+        frames: Iterable[Frame],
+        *,
+        headers: Headers,
+        timing: Timing,
+        started_at: float,
+        on_close: Callable[[StreamOutcome], None] | None = None,
+        script: Script | None = None,
+    ) -> None:
+        self.frames = frames
+        self.headers = headers
+        self.timing = timing
+        self.started_at = started_at
+        self.on_close = on_close
+        self.script = script
+        """Faults, framing chaos or scripted waits (server/faults.py); None keeps the
+        plain loop below, so a fault-free stream pays nothing for them."""
+
+    async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
+        loop = asyncio.get_running_loop()
+        outcome = StreamOutcome(started_at=self.started_at)
+        await send({"type": "http.response.start", "status": 200, "headers": self.headers})
+        writer = loop.create_task(self._write(scope.get(RAW_SEND, send), loop, outcome))
+        try:
+            if self.script is None:
+                while not writer.done() and (await receive())["type"] != "http.disconnect":
+                    pass
+            else:
+                # A scripted cut ends the writer without completing the response, which
+                # would leave receive() waiting: listen for the client in a task instead.
+                listener = loop.create_task(_disconnected(receive))
+                await asyncio.wait((writer, listener), return_when=asyncio.FIRST_COMPLETED)
+                listener.cancel()
+            if not writer.done():
+                outcome.disconnected = True
+                writer.cancel()
+            await asyncio.wait((writer,))
+            if not writer.cancelled() and writer.exception() is not None:
+                raise writer.exception()  # a bug in a renderer: let uvicorn log it
+        except asyncio.CancelledError:
+            # Server shutdown: stop writing and drop the connection without a traceback.
+            writer.cancel()
+            outcome.cut = True
+        finally:
+            if outcome.cut:
+                cut_connection()
+            outcome.finished_at = loop.time()
+            if self.on_close is not None:
+                self.on_close(outcome)
+
+    async def _write(
+        self, send: Callable, loop: asyncio.AbstractEventLoop, outcome: StreamOutcome
+    ) -> None:
+        try:
+            if self.script is None:
+                await self._send_frames(send, loop, outcome)
+            else:
+                outcome.cut = await self._play(send, loop, outcome)
+            if not outcome.cut:
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
+                outcome.completed = True
+        except asyncio.CancelledError:
+            pass  # the client left; __call__ records it
+
+    async def _send_frames(
+        self, send: Callable, loop: asyncio.AbstractEventLoop, outcome: StreamOutcome
+    ) -> None:
+        """The hot path: one ``send`` per frame, token frames at absolute deadlines."""
+        instant = self.timing.is_instant
+        delays: Iterator[float] = self.timing.delays()
+        due = self.started_at
+        at = ticker().at
+        events = sent = 0
+        try:
+            for data, paced in self.frames:
+                if paced:
+                    if not instant:
+                        due += next(delays)
+                        if due > loop.time():
+                            await at(due)
+                    if outcome.first_token_at is None:
+                        outcome.first_token_at = loop.time()
+                await send({"type": "http.response.body", "body": data, "more_body": True})
+                events += 1
+                sent += len(data)
+        finally:
+            outcome.events_sent += events
+            outcome.bytes_sent += sent
+
+    async def _play(
+        self, send: Callable, loop: asyncio.AbstractEventLoop, outcome: StreamOutcome
+    ) -> bool:
+        """Send what the fault script says; True when it cut the connection.
+
+        Paces token events exactly as ``_send_frames`` does; the few lines are repeated
+        rather than shared because a helper call per token would tax the hot path.
+        """
+        assert self.script is not None
+        instant = self.timing.is_instant
+        delays: Iterator[float] = self.timing.delays()
+        due = self.started_at
+        gap = self.script.write_gap
+        at = ticker().at
+        for action in self.script.actions(self.frames):
+            if isinstance(action, Send):
+                if action.paced:
+                    if not instant:
+                        due += next(delays)
+                        if due > loop.time():
+                            await at(due)
+                    if outcome.first_token_at is None:
+                        outcome.first_token_at = loop.time()
+                for index, part in enumerate(action.writes):
+                    if index and gap:
+                        await asyncio.sleep(gap)
+                    await send({"type": "http.response.body", "body": part, "more_body": True})
+                    outcome.bytes_sent += len(part)
+                if action.event:
+                    outcome.events_sent += 1
+            elif isinstance(action, Pause):
+                began = loop.time()
+                await _pause(action, send, outcome)
+                due += loop.time() - began  # later gaps keep their length
+            else:
+                return True
+        return False
+
+
+async def _pause(pause: Pause, send: Callable, outcome: StreamOutcome) -> None:
+    """Send nothing but keep-alives until the pause ends (or the writer is cancelled)."""
+    loop = asyncio.get_running_loop()
+    end = None if pause.seconds is None else loop.time() + pause.seconds
+    while True:
+        left = _FOREVER if end is None else end - loop.time()
+        if left <= 0:
+            return
+        if not pause.keepalive:
+            await asyncio.sleep(left)
+            continue
+        await asyncio.sleep(min(left, pause.every))
+        if end is None or loop.time() < end:
+            for part in pause.keepalive:
+                await send({"type": "http.response.body", "body": part, "more_body": True})
+                outcome.bytes_sent += len(part)
+
+
+async def _disconnected(receive: Callable) -> None:
+    while (await receive())["type"] != "http.disconnect":
+        pass
+
+
+class CutResponse:
+    """A JSON response whose connection drops after ``keep`` bytes of the body (a fault)."""
+
+    def __init__(self, body: bytes, keep: int, headers: Headers) -> None:
+        self.body = body
+        self.keep = keep
+        self.headers = headers
+
+    async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
+        headers = [
+            *self.headers,
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(self.body)).encode()),
+        ]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        if self.keep:
+            body = self.body[: self.keep]
+            await send({"type": "http.response.body", "body": body, "more_body": True})
+        cut_connection()

@@ -9,6 +9,7 @@ from importlib.metadata import entry_points
 from pathlib import Path
 
 import pytest
+
 from understudy.settings import Settings, bundled_scenarios
 
 BUNDLED = bundled_scenarios()

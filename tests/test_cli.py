@@ -11,9 +11,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-from understudy.pytest_plugin import free_port
 
 from tests.conftest import BUNDLED
+from understudy.pytest_plugin import free_port
 
 UNDERSTUDY = shutil.which("understudy")
 

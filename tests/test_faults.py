@@ -15,7 +15,8 @@ import httpx
 import httpx2
 import openai
 import pytest
-from understudy.core.errors import PRESETS
+
+from understudy.providers import PRESETS
 
 CHAT, MESSAGES, RESPONSES = "chat", "messages", "responses"
 APIS = (CHAT, MESSAGES, RESPONSES)

@@ -17,6 +17,7 @@ import httpx
 import httpx2
 import jiter
 import pytest
+
 from understudy.core.errors import ApiError
 from understudy.plan import build_plan
 from understudy.providers.anthropic.messages import MESSAGES, PING

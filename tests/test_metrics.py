@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
+
 from understudy.record.journal import Journal
 from understudy.record.metrics import Metrics
 

@@ -9,6 +9,7 @@ from importlib.metadata import entry_points
 import anthropic
 import openai
 import pytest
+
 from understudy.pytest_plugin import Understudy, UnderstudyError, UnderstudyServer
 
 pytest_plugins = ["pytester"]

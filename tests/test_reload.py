@@ -7,6 +7,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+
 from understudy.pytest_plugin import serve_in_thread
 
 FALLBACK = """

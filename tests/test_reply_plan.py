@@ -1,8 +1,8 @@
 """The neutral reply and timing built from a scenario: pure functions, no server."""
 
-from understudy.core.reply import build_reply
 from understudy.core.request import Message, NeutralRequest
 from understudy.core.tokens import count_tokens, split_json, split_tokens
+from understudy.plan.reply import build_reply
 from understudy.scenarios import load_text
 from understudy.scenarios.schema import Delivery
 from understudy.stream.pacing import Timing

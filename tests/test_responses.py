@@ -13,14 +13,14 @@ from typing import Any
 import httpx
 import openai
 import pytest
+
 from understudy.core.errors import ApiError
 from understudy.plan import build_plan
-from understudy.providers.openai.responses import ResponsesApi
+from understudy.providers.openai import RESPONSES
 from understudy.providers.openai.responses_stream import ResponseEventStream
 from understudy.scenarios import Catalog, load_paths
 from understudy.scenarios.catalog import Counters
 from understudy.settings import Settings, bundled_scenarios
-from understudy.state.responses import ResponseStore
 
 WEATHER = {
     "type": "function",
@@ -878,10 +878,9 @@ def test_max_output_tokens_minimum_through_the_sdk(client: openai.OpenAI) -> Non
 # ------------------------------------------------------------------------ EventStream contract
 
 
-def _stream_for(text: str, store: ResponseStore | None = None) -> ResponseEventStream:
+def _stream_for(text: str) -> ResponseEventStream:
     """A Responses event stream built by the real parse → select → plan path."""
-    store = store if store is not None else ResponseStore()
-    api = ResponsesApi(store)
+    api = RESPONSES
     settings = Settings(scenarios=[str(bundled_scenarios())])
     request = api.parse({"model": "m", "input": text, "stream": True}, {})
     selection = Catalog(load_paths(settings.scenarios)).select(request, Counters())
@@ -901,8 +900,7 @@ def test_only_deltas_are_token_frames() -> None:
 
 def test_error_frames_continue_the_sequence_and_fail_the_response() -> None:
     """Reference §4.5f: nested ``error`` with the flat spec fields, then ``response.failed``."""
-    store = ResponseStore()
-    stream = _stream_for("weather and time", store)
+    stream = _stream_for("weather and time")
     frames = stream.frames()
     head = [next(frames)[0] for _ in range(3)]  # created, in_progress, output_item.added
     assert stream.keepalive() == b": keep-alive\n\n"
@@ -933,7 +931,8 @@ def test_error_frames_continue_the_sequence_and_fail_the_response() -> None:
         "message": "The model produced invalid content.",
     }
     assert response["output"] == [] and response["usage"] is None
-    assert store.get(response["id"]).response["status"] == "failed"
+    # What the server keeps for GET /v1/responses/{id} becomes the failed response too.
+    assert stream.stored.response["status"] == "failed"
 
 
 def test_error_frames_after_an_item_report_it_and_the_sdk_raises() -> None:

@@ -3,6 +3,7 @@
 from pathlib import Path
 
 import pytest
+
 from understudy.scenarios import ScenarioError, load_paths, load_text
 from understudy.scenarios.catalog import Catalog
 from understudy.settings import bundled_scenarios

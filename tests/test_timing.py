@@ -12,6 +12,7 @@ import time
 
 import httpx
 import pytest
+
 from understudy.scenarios import load_text
 from understudy.scenarios.schema import Delivery
 from understudy.stream.pacing import Timing

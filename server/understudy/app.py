@@ -11,18 +11,14 @@ from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 
 from understudy._version import __version__
 from understudy.control import admin, reload
 from understudy.core.errors import ApiError
-from understudy.http import keys, pipeline
-from understudy.http.models import get_model, list_models
-from understudy.providers.anthropic.messages import MESSAGES, count_tokens
-from understudy.providers.base import ApiModule
-from understudy.providers.openai.chat import ChatApi
-from understudy.providers.openai.responses import ResponsesApi
-from understudy.record import metrics
+from understudy.http import keys, pipeline, routes
+from understudy.http.responses import error_response
+from understudy.providers import ENDPOINTS, ApiModule, dialect
 from understudy.settings import Settings
 from understudy.state import ServerState
 from understudy.stream.writer import RAW_SEND
@@ -30,6 +26,32 @@ from understudy.stream.writer import RAW_SEND
 logger = logging.getLogger("understudy")
 
 Endpoint = Callable[[Request], Awaitable[Any]]
+Handler = Callable[[Request, ServerState], Awaitable[Any]]
+
+
+def _error(request: Request, error: ApiError) -> Response:
+    return error_response(dialect(request.url.path, request.headers), error)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    path = request.url.path
+    if exc.status_code in (404, 405):
+        provider = dialect(path, request.headers)
+        error = provider.not_found(request.method, path)
+        error.status = exc.status_code
+        return error_response(provider, error)
+    return _error(request, ApiError(exc.status_code, str(exc.detail)))
+
+
+def _internal_error(path: str) -> Response:
+    message = "The server had an error while processing your request."
+    return error_response(dialect(path), ApiError(500, message))
+
+
+async def _server_error(request: Request, exc: Exception) -> Response:
+    logger.exception("unhandled error on %s %s", request.method, request.url.path)
+    return _internal_error(request.url.path)
 
 
 def _model_route(path: str, api: ApiModule, state: ServerState) -> Route:
@@ -42,45 +64,52 @@ def _model_route(path: str, api: ApiModule, state: ServerState) -> Route:
     return Route(path, endpoint, methods=["POST"], name=api.name)
 
 
-def _with_state(
-    function: Callable[[Request, ServerState], Awaitable[Any]], state: ServerState
-) -> Endpoint:
+def _v1_route(
+    path: str, handler: Handler, method: str, state: ServerState, api_keys: list[str]
+) -> Route:
+    """A ``/v1/`` route besides the pipeline's, behind the API-key check when keys are set
+    (the pipeline checks its own, so the journal records the 401)."""
+
     async def endpoint(request: Request) -> Any:
-        return await function(request, state)
+        if api_keys:
+            try:
+                keys.check_key(dialect(path, request.headers), request.headers, api_keys)
+            except ApiError as error:
+                return _error(request, error)
+        return await handler(request, state)
 
-    return endpoint
-
-
-_OPENAI = ChatApi()
-
-
-def _api_for(path: str) -> ApiModule:
-    """Whose error shape a path gets: Anthropic's under /v1/messages, OpenAI's elsewhere."""
-    return MESSAGES if path.startswith("/v1/messages") else _OPENAI
+    return Route(path, endpoint, methods=[method])
 
 
-def _error(path: str, error: ApiError) -> Response:
-    api = _api_for(path)
-    return pipeline.error_response(api, error, api.new_request_id())
+def _routes(state: ServerState) -> list[BaseRoute]:
+    api_keys = state.settings.api_keys
+
+    async def health(request: Request) -> JSONResponse:
+        return JSONResponse(
+            {"status": "ok", "version": __version__, "scenarios": len(state.catalog.scenarios)}
+        )
+
+    async def metrics(request: Request) -> Response:
+        return Response(state.metrics.render(), media_type=METRICS_CONTENT_TYPE)
+
+    v1: list[tuple[str, str, Handler]] = [
+        ("GET", "/v1/models", routes.list_models),
+        ("GET", "/v1/models/{model:path}", routes.get_model),
+        ("POST", "/v1/messages/count_tokens", routes.count_tokens),
+        ("GET", "/v1/responses/{response_id}", routes.get_response),
+        ("DELETE", "/v1/responses/{response_id}", routes.delete_response),
+    ]
+    return [
+        *(_model_route(path, api, state) for path, api in ENDPOINTS.items()),
+        *(_v1_route(path, handler, method, state, api_keys) for method, path, handler in v1),
+        Route("/health", health, methods=["GET"]),
+        Route("/healthz", health, methods=["GET"]),
+        Route("/metrics", metrics, methods=["GET"]),
+        *admin.routes(state),
+    ]
 
 
-async def _http_error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, HTTPException)
-    path = request.url.path
-    if exc.status_code in (404, 405):
-        message = f"Invalid URL ({request.method} {path})"
-        return _error(path, ApiError(exc.status_code, message))
-    return _error(path, ApiError(exc.status_code, str(exc.detail)))
-
-
-def _internal_error(path: str) -> Response:
-    message = "The server had an error while processing your request."
-    return _error(path, ApiError(500, message))
-
-
-async def _server_error(request: Request, exc: Exception) -> Response:
-    logger.exception("unhandled error on %s %s", request.method, request.url.path)
-    return _internal_error(request.url.path)
+METRICS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 
 class ModelEndpoints:
@@ -111,7 +140,7 @@ class UnderstudyApp(Starlette):
     """Starlette, with model requests taken first by ``ModelEndpoints``.
 
     The server's own ``send`` is kept in the scope: model streams send their body
-    messages with it (server/sse.py), because every middleware wraps ``send`` and at
+    messages with it (``understudy.stream.writer``), because every middleware wraps ``send`` and at
     tens of thousands of events a second those wrappers are a measurable share of the
     cost. The response start still goes through them, so CORS headers are added.
     """
@@ -140,43 +169,19 @@ def create_app(settings: Settings | None = None, state: ServerState | None = Non
         state = ServerState.load(settings or Settings.from_env())
     settings = state.settings
 
-    async def health(request: Request) -> JSONResponse:
-        return JSONResponse(
-            {"status": "ok", "version": __version__, "scenarios": len(state.catalog.scenarios)}
-        )
-
-    responses = ResponsesApi(state.responses)
-    apis: dict[str, ApiModule] = {
-        "/v1/chat/completions": ChatApi(),
-        "/v1/messages": MESSAGES,
-        "/v1/responses": responses,
-    }
-    routes = [
-        *(_model_route(path, api, state) for path, api in apis.items()),
-        Route("/v1/responses/{response_id}", responses.retrieve, methods=["GET"]),
-        Route("/v1/responses/{response_id}", responses.delete, methods=["DELETE"]),
-        Route("/v1/messages/count_tokens", _with_state(count_tokens, state), methods=["POST"]),
-        Route("/v1/models", _with_state(list_models, state), methods=["GET"]),
-        Route("/v1/models/{model:path}", _with_state(get_model, state), methods=["GET"]),
-        Route("/health", health, methods=["GET"]),
-        Route("/healthz", health, methods=["GET"]),
-        Route("/metrics", metrics.endpoint(state.metrics), methods=["GET"]),
-        *admin.routes(state),
-    ]
-    routes = keys.guard_routes(routes, settings.api_keys, openai=_OPENAI, anthropic=MESSAGES)
     cors = {
         "allow_origins": settings.cors_origins,
         "allow_methods": ["*"],
         "allow_headers": ["*"],
         "expose_headers": ["x-request-id", "request-id"],
     }
-    model_endpoints: Callable = ModelEndpoints(apis, state)
+    model_endpoints: Callable = ModelEndpoints(ENDPOINTS, state)
     if settings.cors_origins:
         model_endpoints = CORSMiddleware(model_endpoints, **cors)
     app = UnderstudyApp(
         model_endpoints=model_endpoints,
-        model_paths=set(apis),
-        routes=routes,
+        model_paths=set(ENDPOINTS),
+        routes=_routes(state),
         middleware=[Middleware(CORSMiddleware, **cors)] if settings.cors_origins else [],
         exception_handlers={HTTPException: _http_error, Exception: _server_error},
         lifespan=reload.lifespan(state),

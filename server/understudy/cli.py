@@ -7,7 +7,7 @@ import sys
 from collections.abc import Sequence
 
 from understudy._version import __version__
-from understudy.faults.plan import load_chaos
+from understudy.faults.chaos import load_chaos
 from understudy.scenarios import ScenarioError, load_paths
 from understudy.scenarios.catalog import Catalog
 from understudy.scenarios.schema import json_schema

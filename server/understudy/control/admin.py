@@ -14,9 +14,10 @@ from sse_starlette import EventSourceResponse
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+
 from understudy.control.openapi import openapi_document
+from understudy.core.request import NAMESPACE_HEADER
 from understudy.http import keys
-from understudy.http.pipeline import NAMESPACE_HEADER
 from understudy.record.journal import parse_since
 from understudy.scenarios import Scenario, ScenarioError, load_text
 from understudy.state import ServerState

@@ -14,10 +14,11 @@ from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any
 
+from watchfiles import Change, awatch
+
 from understudy.scenarios import Catalog, ScenarioError, load_paths
 from understudy.scenarios.loader import SUFFIXES
 from understudy.state import ServerState
-from watchfiles import Change, awatch
 
 logger = logging.getLogger("understudy.reload")
 

@@ -9,6 +9,12 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 Api = Literal["chat", "messages", "responses"]
+"""An API's name; ``understudy.providers.registry`` holds the APIs themselves."""
+
+NAMESPACE_HEADER = "x-understudy-namespace"
+"""Scopes a request's runtime scenarios, ``replies:`` counters, journal and kept replies."""
+SCENARIO_HEADER = "x-understudy-scenario"
+"""Names the scenario that must answer, whatever the catalog would pick."""
 Role = Literal["system", "user", "assistant", "tool"]
 
 
@@ -38,6 +44,8 @@ class NeutralRequest:
     include_usage: bool = False
     max_tokens: int | None = None
     stop: tuple[str, ...] = ()
+    continues: str | None = None
+    """The id of a kept reply this request continues (``previous_response_id``)."""
     headers: Mapping[str, str] = field(default_factory=dict)
     body: dict[str, Any] = field(default_factory=dict)
 

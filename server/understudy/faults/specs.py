@@ -23,25 +23,21 @@ from pydantic import (
 )
 from pydantic.json_schema import JsonSchemaValue as JsonSchema
 from pydantic_core import CoreSchema
-from understudy.faults.violations import VIOLATIONS
 
-ErrorPreset = Literal[
-    "rate_limit",
-    "overloaded",
-    "server_error",
-    "context_length_exceeded",
-    "invalid_api_key",
-    "content_filter",
-    "insufficient_quota",
-    "model_not_found",
-]
+from understudy.faults.violations import VIOLATIONS
+from understudy.providers import API_NAMES, PRESET_NAMES
+
+ErrorPreset = Literal[PRESET_NAMES]  # type: ignore[valid-type]
 FaultKind = Literal["error_event", "disconnect", "truncate", "stall", "malformed"]
 TERMINAL_KINDS = ("error_event", "disconnect", "truncate")
 LineEnding = Literal["lf", "crlf", "cr", "mixed"]
-ApiName = Literal["chat", "messages", "responses"]
+ApiName = Literal[API_NAMES]  # type: ignore[valid-type]
 
 
-class _Strict(BaseModel):
+class Strict(BaseModel):
+    """The base of every model of the scenario format: unknown fields are errors, and a
+    loaded scenario never changes."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
@@ -55,7 +51,7 @@ def _shorthands(handler: GetJsonSchemaHandler, schema: CoreSchema, *forms: Any) 
     return reference
 
 
-class EventRange(_Strict):
+class EventRange(Strict):
     """A position drawn at random (from the chaos or delivery seed) per request."""
 
     min: NonNegativeInt = 0
@@ -86,7 +82,7 @@ def _position(value: Any) -> Any:
     return value
 
 
-class RateLimitSpec(_Strict):
+class RateLimitSpec(Strict):
     """The rate-limit header family sent with the error (each provider's own names)."""
 
     requests_limit: PositiveInt = 60
@@ -98,7 +94,7 @@ class RateLimitSpec(_Strict):
     )
 
 
-class ErrorSpec(_Strict):
+class ErrorSpec(Strict):
     """An error: a preset name, a status, or a preset with fields overridden."""
 
     preset: ErrorPreset | None = Field(
@@ -155,7 +151,7 @@ class ErrorSpec(_Strict):
         return self
 
 
-class FaultSpec(_Strict):
+class FaultSpec(Strict):
     """One thing that goes wrong in a stream; positions count the reply's events."""
 
     kind: FaultKind
@@ -224,7 +220,8 @@ class FaultSpec(_Strict):
         return self.violation
 
 
-def _fault_list(value: Any) -> Any:
+def fault_list(value: Any) -> Any:
+    """``fault:`` takes one mapping or a list of them."""
     return [value] if isinstance(value, dict) else value
 
 
@@ -245,7 +242,7 @@ def check_faults(faults: list[FaultSpec] | None, has_tool_calls: bool | None = N
                     raise ValueError(f"violation '{name}' needs a reply with tool_calls")
 
 
-class FramingSpec(_Strict):
+class FramingSpec(Strict):
     """Legal SSE in unusual bytes; see server/framing.py."""
 
     write_size: PositiveInt | None = Field(None, description="Split events into N-byte writes.")
@@ -256,7 +253,7 @@ class FramingSpec(_Strict):
     write_gap_ms: NonNegativeFloat = Field(0, description="Pause between one event's writes.")
 
 
-class ChaosChoice(_Strict):
+class ChaosChoice(Strict):
     """One outcome chaos mode can pick; a bare fault mapping is short for ``fault:``."""
 
     error: ErrorSpec | None = None
@@ -280,7 +277,7 @@ class ChaosChoice(_Strict):
             return {"error": data}
         return data
 
-    _faults = field_validator("fault", mode="before")(_fault_list)
+    _faults = field_validator("fault", mode="before")(fault_list)
 
     @model_validator(mode="after")
     def _something(self) -> "ChaosChoice":
@@ -290,7 +287,7 @@ class ChaosChoice(_Strict):
         return self
 
 
-class ChaosSpec(_Strict):
+class ChaosSpec(Strict):
     """With ``probability``, pick one of ``faults`` (by weight) for a reply."""
 
     probability: float = Field(1.0, ge=0, le=1)

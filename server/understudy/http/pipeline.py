@@ -11,72 +11,43 @@ from typing import Any
 import orjson
 from starlette.requests import Request
 from starlette.responses import Response
+
 from understudy.core.errors import ApiError
+from understudy.core.request import NAMESPACE_HEADER, NeutralRequest
 from understudy.http import keys
+from understudy.http.body import parse_json
+from understudy.http.responses import error_response
 from understudy.plan import build_plan
-from understudy.providers.base import ApiModule
-from understudy.record.journal import Call
+from understudy.providers import ApiModule
 from understudy.state import ServerState
-from understudy.stream.writer import SSE_HEADERS, CutResponse, StreamResponse
-
-NAMESPACE_HEADER = "x-understudy-namespace"
-
-
-async def read_body(request: Request, limit: int) -> bytes:
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise OverflowError
-    chunks = bytearray()
-    async for chunk in request.stream():
-        chunks += chunk
-        if len(chunks) > limit:
-            raise OverflowError
-    return bytes(chunks)
+from understudy.stream.frames import SSE_HEADERS
+from understudy.stream.writer import CutResponse, StreamResponse
 
 
-def error_response(api: ApiModule, error: ApiError, request_id: str) -> Response:
-    headers = {api.request_id_header: request_id}
-    if error.rate_limits is not None:
-        headers.update(api.rate_limit_headers(error.rate_limits))
-    headers.update(error.headers)
-    return Response(
-        orjson.dumps(api.error_body(error, request_id)),
-        status_code=error.status,
-        media_type="application/json",
-        headers=headers,
-    )
-
-
-async def parse_json(api: ApiModule, request: Request, limit: int, call: Call | None = None) -> Any:
-    """The JSON body; ``call`` (the journal's record) keeps the body, or its raw start."""
-    try:
-        raw = await read_body(request, limit)
-    except OverflowError:
-        raise api.too_large(limit) from None
-    try:
-        body = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        if call is not None:
-            call.keep_raw_body(raw)
-        raise api.invalid_json(str(exc)) from None
-    if call is not None:
-        call.body = body
-    return body
+def _continue(api: ApiModule, request: NeutralRequest, state: ServerState, namespace: str) -> None:
+    """Put the kept conversation a request continues before its own turns."""
+    previous = state.responses.get(namespace, request.continues or "")
+    if previous is None:
+        raise api.continuation_not_found(request.continues or "")
+    request.messages = [*previous.conversation, *request.messages]
 
 
 async def handle(api: ApiModule, request: Request, state: ServerState) -> Any:
     """Answer one model request: an error, a JSON body, or a paced stream."""
     loop = asyncio.get_running_loop()
     started_at = loop.time()
-    request_id = api.new_request_id()
+    provider = api.provider
+    request_id = provider.new_request_id()
     settings = state.settings
     namespace = request.headers.get(NAMESPACE_HEADER, "")
     call = state.journal.begin(api.name, request.scope, namespace, request_id, started_at)
     try:
         if settings.api_keys:
-            keys.check_key(api.name, request.headers, settings.api_keys)
-        body = await parse_json(api, request, settings.max_body_bytes, call)
+            keys.check_key(provider, request.headers, settings.api_keys)
+        body = await parse_json(provider, request, settings.max_body_bytes, call)
         neutral = api.parse(body, request.headers)
+        if neutral.continues is not None:
+            _continue(api, neutral, state, namespace)
         catalog = state.runtime.catalog_for(namespace, state.catalog)
         selection = catalog.select(neutral, state.counters, namespace)
         call.scenario, call.reply_index = selection.scenario.name, selection.reply_index
@@ -89,16 +60,18 @@ async def handle(api: ApiModule, request: Request, state: ServerState) -> Any:
     except ApiError as error:
         call.error = error.message
         state.record(call, error.status)
-        return error_response(api, error, request_id)
+        return error_response(provider, error, request_id)
 
+    id_header = (provider.request_id_header.encode(), request_id.encode())
     if neutral.stream:
-        headers = [*SSE_HEADERS, (api.request_id_header.encode(), request_id.encode())]
         call.stream = True
         state.metrics.stream_opened(api.name)
         stream = api.render_stream(plan)
+        if stream.stored is not None:
+            state.responses.put(namespace, stream.stored)
         return StreamResponse(
             stream.frames(),
-            headers=headers,
+            headers=[*SSE_HEADERS, id_header],
             timing=plan.timing,
             started_at=started_at,
             on_close=partial(state.record, call, 200),
@@ -111,17 +84,18 @@ async def handle(api: ApiModule, request: Request, state: ServerState) -> Any:
     wait = started_at + plan.timing.total(tokens) - loop.time()
     if wait > 0:
         await asyncio.sleep(wait)
-    body = orjson.dumps(api.render_body(plan))
+    rendered = api.render_body(plan)
+    stored = api.stored(plan, rendered)
+    if stored is not None:
+        state.responses.put(namespace, stored)
+    body = orjson.dumps(rendered)
     if faults is not None:
         await faults.hold(request)
         keep = faults.cut_at(len(body))
         if keep is not None:
             state.record(call, 200)
-            return CutResponse(body, keep, [(api.request_id_header.encode(), request_id.encode())])
-    response = Response(
-        body,
-        media_type="application/json",
-        headers={api.request_id_header: request_id},
-    )
+            return CutResponse(body, keep, [id_header])
+    headers = {provider.request_id_header: request_id}
+    response = Response(body, media_type="application/json", headers=headers)
     state.record(call, 200)
     return response

@@ -1,11 +1,17 @@
-"""The reply plan: everything a renderer and the writer need for one request."""
+"""The reply plan: everything a renderer and the writer need for one request.
+
+The step between a scenario match and the API renderer: the neutral reply is built,
+the delivery becomes a timing, and the faults are resolved, once per request.
+"""
 
 import time
 from dataclasses import dataclass
 
-from understudy.core.reply import Reply, build_reply
+from understudy.core.reply import Reply
 from understudy.core.request import NeutralRequest
-from understudy.faults.plan import Chaos, FaultPlan, plan_faults
+from understudy.faults.chaos import Chaos
+from understudy.faults.plan import FaultPlan, plan_faults
+from understudy.plan.reply import build_reply
 from understudy.scenarios import Selection
 from understudy.settings import Settings
 from understudy.stream.pacing import Timing
@@ -22,7 +28,7 @@ class ReplyPlan:
     created: int
     settings: Settings
     faults: FaultPlan | None = None
-    """What goes wrong with this reply (server/faults.py); None almost always."""
+    """What goes wrong with this reply (``understudy.faults``); None almost always."""
 
 
 def build_plan(

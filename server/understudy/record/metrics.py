@@ -6,10 +6,8 @@ dictionary increments when a call completes; nothing is counted per stream event
 """
 
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Iterable
 
-from starlette.requests import Request
-from starlette.responses import Response
 from understudy._version import __version__
 from understudy.record.journal import Call
 
@@ -114,10 +112,3 @@ class Metrics:
             ),
         ]
         return "\n".join(lines) + "\n"
-
-
-def endpoint(metrics: Metrics) -> Callable[[Request], Awaitable[Response]]:
-    async def serve_metrics(request: Request) -> Response:
-        return Response(metrics.render(), media_type=CONTENT_TYPE)
-
-    return serve_metrics

@@ -9,11 +9,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from understudy.core.errors import ApiError
-from understudy.core.request import NeutralRequest
+from understudy.core.request import SCENARIO_HEADER, NeutralRequest
 from understudy.scenarios.matching import matches
 from understudy.scenarios.schema import ReplySpec, Scenario
-
-SCENARIO_HEADER = "x-understudy-scenario"
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,8 +11,6 @@ import re
 from typing import Annotated, Any, Literal
 
 from pydantic import (
-    BaseModel,
-    ConfigDict,
     Field,
     NonNegativeFloat,
     NonNegativeInt,
@@ -24,21 +22,20 @@ from pydantic import (
 )
 
 from understudy.faults.specs import (
+    ApiName,
     ChaosSpec,
     ErrorSpec,
     FaultSpec,
     FramingSpec,
+    Strict,
     check_faults,
+    fault_list,
 )
+from understudy.providers import API_NAMES
 
-ApiName = Literal["chat", "messages", "responses"]
 FinishReason = Literal[
     "stop", "length", "tool_calls", "content_filter", "refusal", "stop_sequence", "pause_turn"
 ]
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 def _as_list(value: Any) -> Any:
@@ -63,7 +60,7 @@ class Match(Strict):
     """Conditions on the request; every condition given must hold."""
 
     model: str | None = Field(None, description="Model name, exact or a glob such as 'gpt-4*'.")
-    api: list[ApiName] | None = Field(None, description="chat, messages, responses, or a list.")
+    api: list[ApiName] | None = Field(None, description=f"{', '.join(API_NAMES)}, or a list.")
     last_user_message: str | None = Field(
         None, description="Regex searched in the last user message."
     )
@@ -327,10 +324,7 @@ class ReplySpec(Strict):
     framing: FramingSpec | None = Field(None, description="Unusual but legal SSE bytes.")
     chaos: ChaosSpec | None = Field(None, description="Random faults, reproducible by seed.")
 
-    @field_validator("fault", mode="before")
-    @classmethod
-    def _fault_list(cls, value: Any) -> Any:
-        return [value] if isinstance(value, dict) else value
+    _faults = field_validator("fault", mode="before")(fault_list)
 
     @model_validator(mode="after")
     def _faults_fit(self) -> "ReplySpec":

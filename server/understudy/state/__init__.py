@@ -4,7 +4,7 @@ and the control plane's runtime scenarios, request journal and metrics."""
 import asyncio
 from dataclasses import dataclass, field
 
-from understudy.faults.plan import Chaos, load_chaos
+from understudy.faults.chaos import Chaos, load_chaos
 from understudy.record.journal import Call, Journal
 from understudy.record.metrics import Metrics
 from understudy.scenarios import Catalog, load_paths

@@ -1,65 +1,53 @@
-"""Stored Responses API responses, for ``GET``/``DELETE /v1/responses/{id}`` and
-``previous_response_id``.
+"""Replies kept for a later request to continue: stored Responses (``GET``/``DELETE
+/v1/responses/{id}``, ``previous_response_id``).
 
-The store is an in-memory LRU with a fixed capacity, so a long-running mock cannot grow
-without bound. Each entry keeps the Response object as the client received it and the
-neutral conversation it ends (its input turns plus its own output as an assistant turn),
-which a follow-up request prepends to its own input.
+Kept per namespace, so one test cannot read or continue another's, and cleared with
+the namespace. An in-memory LRU with a fixed capacity across all namespaces, so a
+long-running mock cannot grow without bound.
 """
 
 from collections import OrderedDict
-from dataclasses import dataclass
-from typing import Any
 
-from understudy.core.request import Message
+from understudy.providers import Stored
 
 DEFAULT_SIZE = 10_000
 
 
-@dataclass(slots=True)
-class StoredResponse:
-    response: dict[str, Any]
-    conversation: list[Message]
-
-
 class ResponseStore:
-    """At most ``max_size`` responses; the least recently used is dropped first."""
+    """At most ``max_size`` replies; the least recently used is dropped first."""
 
     def __init__(self, max_size: int = DEFAULT_SIZE) -> None:
         self.max_size = max_size
-        self._entries: OrderedDict[str, StoredResponse] = OrderedDict()
+        self._entries: OrderedDict[tuple[str, str], Stored] = OrderedDict()
 
     def __len__(self) -> int:
         return len(self._entries)
 
-    def __contains__(self, response_id: object) -> bool:
-        return response_id in self._entries
-
-    def put(self, response: dict[str, Any], conversation: list[Message]) -> None:
+    def put(self, namespace: str, stored: Stored) -> None:
         if self.max_size <= 0:
             return
-        response_id = response["id"]
-        self._entries[response_id] = StoredResponse(response, conversation)
-        self._entries.move_to_end(response_id)
+        key = (namespace, stored.id)
+        self._entries[key] = stored
+        self._entries.move_to_end(key)
         while len(self._entries) > self.max_size:
             self._entries.popitem(last=False)
 
-    def get(self, response_id: str) -> StoredResponse | None:
-        entry = self._entries.get(response_id)
+    def get(self, namespace: str, reply_id: str) -> Stored | None:
+        key = (namespace, reply_id)
+        entry = self._entries.get(key)
         if entry is not None:
-            self._entries.move_to_end(response_id)
+            self._entries.move_to_end(key)
         return entry
 
-    def replace(self, response: dict[str, Any], conversation: list[Message] | None = None) -> None:
-        """Update a stored response in place (a stream that failed part-way)."""
-        entry = self._entries.get(response["id"])
-        if entry is not None:
-            entry.response = response
-            if conversation is not None:
-                entry.conversation = conversation
+    def delete(self, namespace: str, reply_id: str) -> bool:
+        return self._entries.pop((namespace, reply_id), None) is not None
 
-    def delete(self, response_id: str) -> bool:
-        return self._entries.pop(response_id, None) is not None
-
-    def clear(self) -> None:
-        self._entries.clear()
+    def clear(self, namespace: str | None = None) -> int:
+        """Forget every reply, or one namespace's; return how many went."""
+        before = len(self._entries)
+        if namespace is None:
+            self._entries.clear()
+        else:
+            for key in [key for key in self._entries if key[0] == namespace]:
+                del self._entries[key]
+        return before - len(self._entries)

@@ -4,7 +4,7 @@ A ``Timing`` turns a delivery's ``ttft_ms``, ``itl_ms`` (or ``tokens_per_second`
 jitter into the delay before each token event, reproducible from the seed: the same
 seed gives the same schedule. The writer adds each delay to an absolute deadline (never
 to "now"), so timer lateness does not accumulate as drift. Scripted ``waits`` (a pause
-before event N) are carried here and played by the fault script (server/faults.py),
+before event N) are carried here and played by the fault script (``understudy.faults``),
 which shifts the deadlines by the pause so later gaps keep their length.
 
 ``time_scale`` multiplies every delay; 0 makes every reply instant.
@@ -14,10 +14,10 @@ import random
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from itertools import chain, repeat
+from typing import TYPE_CHECKING
 
-from understudy.scenarios.schema import Delivery
-
-DISTRIBUTIONS = ("fixed", "uniform", "normal")
+if TYPE_CHECKING:
+    from understudy.scenarios.schema import Delivery
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,7 +34,7 @@ class Timing:
     """(events sent before the pause, seconds), in event order."""
 
     @classmethod
-    def from_delivery(cls, delivery: Delivery, time_scale: float = 1.0) -> "Timing":
+    def from_delivery(cls, delivery: "Delivery", time_scale: float = 1.0) -> "Timing":
         def seconds(ms: float | None) -> float:
             return (ms or 0.0) / 1000.0 * time_scale
 

@@ -10,22 +10,21 @@ token costs one ``orjson.dumps`` of that text.
 import base64
 import os
 from collections.abc import Iterator, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
-from starlette.requests import Request
-from starlette.responses import Response
+
 from understudy.core import ids
 from understudy.core.errors import ApiError
-from understudy.core.ratelimits import RateLimits, anthropic_headers
-from understudy.core.reply import Reply, Usage, count_input_tokens
+from understudy.core.reply import Reply, Usage
 from understudy.core.request import Message, NeutralRequest
-from understudy.http import pipeline
-from understudy.plan import ReplyPlan
+from understudy.providers.anthropic.provider import ANTHROPIC, error_object
 from understudy.providers.anthropic.request import validate_count_tokens, validate_messages
 from understudy.providers.base import ApiModule, EventStream
-from understudy.state import ServerState
-from understudy.stream.writer import Frame
+from understudy.stream.frames import Frame
+
+if TYPE_CHECKING:
+    from understudy.plan import ReplyPlan
 
 STOP_REASONS = {
     "stop": "end_turn",
@@ -62,15 +61,6 @@ def usage_counts(usage: Usage) -> dict[str, int]:
         "input_tokens": usage.input_tokens - cached,
         "cache_creation_input_tokens": 0,
         "cache_read_input_tokens": cached,
-    }
-
-
-def error_object(error: ApiError, request_id: str) -> dict[str, Any]:
-    """Anthropic's error envelope, before a stream (§3.8) or inside one (§3.5f)."""
-    return {
-        "type": "error",
-        "error": {"type": error.anthropic_error_type, "message": error.message},
-        "request_id": request_id,
     }
 
 
@@ -128,15 +118,12 @@ def _tool_input(arguments: str) -> dict[str, Any]:
 
 class MessagesApi(ApiModule):
     name = "messages"
-    request_id_header = "request-id"
-
-    def new_request_id(self) -> str:
-        return ids.anthropic_request_id()
+    provider = ANTHROPIC
 
     def parse(self, body: Any, headers: Mapping[str, str]) -> NeutralRequest:
         return neutral_request(validate_messages(body), body, headers)
 
-    def render_body(self, plan: ReplyPlan) -> dict[str, Any]:
+    def render_body(self, plan: "ReplyPlan") -> dict[str, Any]:
         reply = plan.reply
         content: list[dict[str, Any]] = []
         if reply.reasoning:
@@ -169,20 +156,8 @@ class MessagesApi(ApiModule):
             },
         }
 
-    def render_stream(self, plan: ReplyPlan) -> "MessageStream":
+    def render_stream(self, plan: "ReplyPlan") -> "MessageStream":
         return MessageStream(plan)
-
-    def error_body(self, error: ApiError, request_id: str) -> dict[str, Any]:
-        return error_object(error, request_id)
-
-    def invalid_json(self, detail: str) -> ApiError:
-        return ApiError(400, f"The request body is not valid JSON: {detail}")
-
-    def too_large(self, limit: int) -> ApiError:
-        return ApiError(413, "Request exceeds the maximum size")
-
-    def rate_limit_headers(self, limits: RateLimits) -> dict[str, str]:
-        return anthropic_headers(limits)
 
 
 def _event(name: bytes, payload: bytes) -> bytes:
@@ -209,7 +184,7 @@ def _delta_head(index: int, kind: bytes, field: bytes) -> bytes:
 class MessageStream(EventStream):
     """Encodes one reply as Messages stream events (reference §3.4)."""
 
-    def __init__(self, plan: ReplyPlan) -> None:
+    def __init__(self, plan: "ReplyPlan") -> None:
         self.plan = plan
         self.message_id = ids.anthropic_message_id()
 
@@ -305,16 +280,6 @@ class MessageStream(EventStream):
 MESSAGES = MessagesApi()
 
 
-async def count_tokens(request: Request, state: ServerState) -> Response:
-    """``POST /v1/messages/count_tokens``: the input tokens a request would use."""
-    request_id = MESSAGES.new_request_id()
-    try:
-        body = await pipeline.parse_json(MESSAGES, request, state.settings.max_body_bytes)
-        neutral = neutral_request(validate_count_tokens(body), body, request.headers)
-    except ApiError as error:
-        return pipeline.error_response(MESSAGES, error, request_id)
-    return Response(
-        orjson.dumps({"input_tokens": count_input_tokens(neutral)}),
-        media_type="application/json",
-        headers={MESSAGES.request_id_header: request_id},
-    )
+def count_tokens_request(body: Any, headers: Mapping[str, str]) -> NeutralRequest:
+    """The request of ``POST /v1/messages/count_tokens``, checked as the real API does."""
+    return neutral_request(validate_count_tokens(body), body, headers)

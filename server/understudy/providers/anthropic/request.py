@@ -16,6 +16,7 @@ from typing import Annotated, Any, Literal, NotRequired, Required
 
 from pydantic import Discriminator, Field, Tag, TypeAdapter, ValidationError
 from typing_extensions import TypedDict  # pydantic needs this one before Python 3.12
+
 from understudy.core.errors import ApiError
 
 _HIDDEN = "|"

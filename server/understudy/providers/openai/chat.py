@@ -7,18 +7,22 @@ text rather than a whole chunk object.
 
 from collections.abc import Iterator, Mapping
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
+
 from understudy.core import ids
 from understudy.core.errors import ApiError
 from understudy.core.reply import Reply, Usage
 from understudy.core.request import Message, NeutralRequest
-from understudy.plan import ReplyPlan
-from understudy.providers.base import EventStream
-from understudy.providers.openai import fields
-from understudy.providers.openai.errors import OpenAIApi, closings, error_object
-from understudy.stream.writer import Frame
+from understudy.providers.base import ApiModule, EventStream
+from understudy.providers.openai import fields, obfuscation
+from understudy.providers.openai.obfuscation import closings
+from understudy.providers.openai.provider import OPENAI, error_object
+from understudy.stream.frames import Frame
+
+if TYPE_CHECKING:
+    from understudy.plan import ReplyPlan
 
 ROLES = ("system", "assistant", "user", "function", "tool", "developer")
 FINISH_REASONS = {
@@ -113,8 +117,9 @@ def _message(raw: Any, index: int) -> Message | str:
     return Message("user", text)
 
 
-class ChatApi(OpenAIApi):
+class ChatApi(ApiModule):
     name = "chat"
+    provider = OPENAI
 
     def parse(self, body: Any, headers: Mapping[str, str]) -> NeutralRequest:
         if not isinstance(body, dict):
@@ -176,7 +181,7 @@ class ChatApi(OpenAIApi):
             body=body,
         )
 
-    def render_body(self, plan: ReplyPlan) -> dict[str, Any]:
+    def render_body(self, plan: "ReplyPlan") -> dict[str, Any]:
         reply = plan.reply
         message: dict[str, Any] = {
             "role": "assistant",
@@ -213,7 +218,7 @@ class ChatApi(OpenAIApi):
             "system_fingerprint": fingerprint(reply.model),
         }
 
-    def render_stream(self, plan: ReplyPlan) -> "ChunkStream":
+    def render_stream(self, plan: "ReplyPlan") -> "ChunkStream":
         return ChunkStream(plan)
 
 
@@ -229,7 +234,7 @@ class ChunkStream(EventStream):
     ``closings``), so a token costs one ``orjson.dumps`` and two concatenations.
     """
 
-    def __init__(self, plan: ReplyPlan) -> None:
+    def __init__(self, plan: "ReplyPlan") -> None:
         self.plan = plan
         reply = plan.reply
         request = plan.request
@@ -246,8 +251,7 @@ class ChunkStream(EventStream):
         self.head = b"data: " + envelope[:-1] + b',"choices":'
         self.delta_head = self.head + b'[{"index":0,"delta":'
         self.usage_tail = b',"usage":null' if request.include_usage else b""
-        options = request.body.get("stream_options") or {}
-        self.obfuscate = plan.settings.obfuscation and options.get("include_obfuscation", True)
+        self.obfuscate = obfuscation.wanted(plan.settings.obfuscation, request.body)
         self.reasoning_field = plan.settings.reasoning_field
         self.reasoning_key = _json_key(self.reasoning_field)
 
@@ -314,8 +318,12 @@ class ChunkStream(EventStream):
         return bool(self.usage_tail)
 
     def error_frames(self, error: ApiError) -> list[bytes]:
-        """A ``data:`` event whose JSON has a top-level ``error`` (reference §2.5f)."""
-        return [b"data: " + orjson.dumps(error_object(error)) + b"\n\n"]
+        """A ``data:`` event whose JSON has a top-level ``error``, as the live API sends."""
+        body = error_object(error, error.type or OPENAI.error_type(error.status))
+        return [b"data: " + orjson.dumps(body) + b"\n\n"]
 
     def keepalive(self) -> bytes:
         return b": keep-alive\n\n"
+
+
+CHAT = ChatApi()

@@ -1,7 +1,7 @@
-"""Responses request bodies: ``input`` items, tools and options (wire-format reference §4.1).
+"""Responses request bodies: ``input`` items, tools and options.
 
-Validation answers in OpenAI's wording through ``understudy.providers.openai.fields``; the conversation
-becomes neutral turns so the same scenarios match Responses, Chat and Messages alike.
+Validation answers in OpenAI's wording through ``fields``; the conversation becomes
+neutral turns so the same scenarios match Responses, Chat and Messages alike.
 """
 
 from typing import Any

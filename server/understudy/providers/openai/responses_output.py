@@ -8,13 +8,15 @@ stream and the store all use these, so they can never disagree.
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from understudy.core import ids
 from understudy.core.reply import Reply, Usage
 from understudy.core.request import Message
-from understudy.plan import ReplyPlan
 from understudy.providers.openai.responses_input import tools_of
+
+if TYPE_CHECKING:
+    from understudy.plan import ReplyPlan
 
 # Neutral finish reasons that end a response as ``incomplete`` (reference §4.5e).
 INCOMPLETE_REASONS = {"length": "max_output_tokens", "content_filter": "content_filter"}
@@ -48,7 +50,7 @@ class ResponseShape:
     in progress and the resolved tier (``default`` for ``auto``) once finished (§4.6).
     """
 
-    def __init__(self, plan: ReplyPlan, response_id: str) -> None:
+    def __init__(self, plan: "ReplyPlan", response_id: str) -> None:
         body = plan.request.body
         self.id = response_id
         self.created_at = plan.created
@@ -190,11 +192,11 @@ def output_items(reply: Reply, body: Mapping[str, Any]) -> list[OutputItem]:
     return items
 
 
-def conversation_after(plan: ReplyPlan, items: list[OutputItem]) -> list[Message]:
+def conversation_after(plan: "ReplyPlan", has_output: bool) -> list[Message]:
     """The neutral conversation a follow-up request continues: this request's turns plus
     the reply as an assistant turn (``previous_response_id``)."""
     turns = list(plan.request.messages)
-    if items:
+    if has_output:
         reply = plan.reply
         names = tuple(call.name for call in reply.tool_calls)
         turns.append(Message("assistant", reply.content_text, tool_calls=names))

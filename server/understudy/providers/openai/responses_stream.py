@@ -11,14 +11,16 @@ costs one ``orjson.dumps`` of its text plus its sequence number.
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
+
 from understudy.core import ids
 from understudy.core.errors import ApiError
-from understudy.plan import ReplyPlan
-from understudy.providers.base import EventStream
-from understudy.providers.openai.errors import closings
+from understudy.providers.base import EventStream, Stored
+from understudy.providers.openai import obfuscation
+from understudy.providers.openai.obfuscation import closings
+from understudy.providers.openai.provider import OPENAI
 from understudy.providers.openai.responses_output import (
     OutputItem,
     ResponseShape,
@@ -28,8 +30,10 @@ from understudy.providers.openai.responses_output import (
     text_part,
     usage_object,
 )
-from understudy.state.responses import ResponseStore
-from understudy.stream.writer import Frame
+from understudy.stream.frames import Frame
+
+if TYPE_CHECKING:
+    from understudy.plan import ReplyPlan
 
 _LOGPROBS = b',"logprobs":[]'
 
@@ -68,10 +72,9 @@ class ResponseEventStream(EventStream):
     continue the numbering and report the items already finished (reference §4.5f).
     """
 
-    def __init__(self, plan: ReplyPlan, store: ResponseStore) -> None:
+    def __init__(self, plan: "ReplyPlan") -> None:
         reply = plan.reply
         self.plan = plan
-        self.store = store
         self.shape = ResponseShape(plan, ids.response_id())
         self.items = output_items(reply, plan.request.body)
         status, incomplete = status_of(reply)
@@ -84,13 +87,13 @@ class ResponseEventStream(EventStream):
         )
         self.sequence = 0
         self.done: list[dict[str, Any]] = []
-        options = plan.request.body.get("stream_options") or {}
-        obfuscate = plan.settings.obfuscation and options.get("include_obfuscation") is not False
-        self.obfuscate = obfuscate
+        self.obfuscate = obfuscation.wanted(plan.settings.obfuscation, plan.request.body)
         if self.shape.stored:
-            # The reply is fully determined up front, so the stored response is the final
-            # one; ``error_frames`` turns it into the failed one if an error cuts the stream.
-            store.put(self.final, conversation_after(plan, self.items))
+            # The reply is fully determined up front, so what is kept is the final
+            # response; ``error_frames`` turns it into the failed one if an error cuts the
+            # stream.
+            conversation = conversation_after(plan, bool(self.items))
+            self.stored = Stored(self.shape.id, self.final, conversation)
 
     def encode(self, kind: str, values: dict[str, Any]) -> bytes:
         """One event with the next sequence number; ``values`` follow it in order."""
@@ -175,15 +178,17 @@ class ResponseEventStream(EventStream):
     def error_frames(self, error: ApiError) -> list[bytes]:
         """``error`` in the live API's nested shape with the spec's flat fields alongside,
         then ``response.failed`` with the items finished so far (reference §4.5f)."""
-        code = error.code or error.openai_type
+        error_type = error.type or OPENAI.error_type(error.status)
+        code = error.code or error_type
         details = {"code": code, "message": error.message, "param": error.param}
         failed = self.shape.build(
             "failed", list(self.done), None, error={"code": code, "message": error.message}
         )
-        if self.shape.stored:
-            self.store.replace(failed, list(self.plan.request.messages))
+        if self.stored is not None:
+            self.stored.response = failed
+            self.stored.conversation = list(self.plan.request.messages)
         return [
-            self.encode("error", {**details, "error": {"type": error.openai_type, **details}}),
+            self.encode("error", {**details, "error": {"type": error_type, **details}}),
             self.encode("response.failed", {"response": failed}),
         ]
 

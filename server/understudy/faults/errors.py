@@ -1,0 +1,82 @@
+"""What an error spec means for one API: the provider's own status, body and headers.
+
+Presets (``rate_limit``, ``overloaded``...) are each provider's data; this module only
+looks them up through the registry and adds what the spec sets: overrides, retry
+headers and rate-limit state.
+"""
+
+import math
+from http import HTTPStatus
+
+from understudy.core.errors import ApiError
+from understudy.core.ratelimits import RateLimits, duration
+from understudy.faults.specs import ErrorSpec
+from understudy.providers import APIS, ApiModule, Preset
+
+DEFAULT_RETRY_AFTER = {"rate_limit": 1.0}
+"""Presets that carry a retry delay unless the scenario gives one (seconds)."""
+
+
+def resolve_error(spec: ErrorSpec, api: str, model: str, before_stream: bool = True) -> ApiError:
+    """The ``ApiError`` a spec means for ``api``; headers only for an HTTP error."""
+    retry = spec.retry_after_ms / 1000 if spec.retry_after_ms is not None else spec.retry_after
+    if retry is None and spec.preset is not None:
+        retry = DEFAULT_RETRY_AFTER.get(spec.preset)
+    wait = duration(retry) if retry else "20s"
+    module = APIS[api]
+    if spec.preset is not None:
+        error = preset_error(module.preset(spec.preset), model, wait)
+    else:
+        error = _status_error(spec.status or 500, module, model, wait)
+    if spec.status is not None:
+        error.status = spec.status
+    for name in ("message", "code", "param"):
+        value = getattr(spec, name)
+        if value is not None:
+            setattr(error, name, value)
+    error_type = getattr(spec, module.provider.error_type_field)
+    if error_type is not None:
+        error.type = error_type
+    if not before_stream:
+        return error
+    headers: dict[str, str] = {}
+    if retry is not None:
+        headers["retry-after"] = str(max(math.ceil(retry), 0))
+        headers["retry-after-ms"] = str(round(retry * 1000))
+    headers["x-should-retry"] = "true" if spec.should_retry else "false"
+    headers.update(spec.headers or {})
+    error.headers = headers
+    limits = spec.rate_limits
+    if limits is None:
+        limits = error.status == 429
+    if limits is not False:
+        given = limits if not isinstance(limits, bool) else None
+        reset = given.reset_ms / 1000 if given and given.reset_ms is not None else retry or 1.0
+        error.rate_limits = RateLimits(
+            requests_limit=given.requests_limit if given else 60,
+            requests_remaining=given.requests_remaining if given else 0,
+            tokens_limit=given.tokens_limit if given else 150_000,
+            tokens_remaining=given.tokens_remaining if given else 150_000,
+            reset_seconds=reset,
+        )
+    return error
+
+
+def preset_error(preset: Preset, model: str = "", wait: str = "20s") -> ApiError:
+    """A preset as an error for ``model``, retried after ``wait``."""
+    message = preset.message.format(model=model or "the model", wait=wait)
+    return ApiError(preset.status, message, preset.type, preset.code, preset.param)
+
+
+def _status_error(status: int, api: ApiModule, model: str, wait: str) -> ApiError:
+    """A bare status: the message of the API's preset with that status, else the HTTP
+    phrase."""
+    for name in api.provider.presets:
+        preset = api.preset(name)
+        if preset.status == status:
+            return ApiError(status, preset_error(preset, model, wait).message)
+    try:
+        phrase = HTTPStatus(status).phrase
+    except ValueError:
+        phrase = "Error"
+    return ApiError(status, phrase)

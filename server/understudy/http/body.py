@@ -1,0 +1,41 @@
+"""Reading a request body: bounded, then parsed as JSON in the provider's words."""
+
+from typing import Any
+
+import orjson
+from starlette.requests import Request
+
+from understudy.providers import Provider
+from understudy.record.journal import Call
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The body, or ``OverflowError`` as soon as it is known to exceed ``limit`` bytes."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise OverflowError
+    chunks = bytearray()
+    async for chunk in request.stream():
+        chunks += chunk
+        if len(chunks) > limit:
+            raise OverflowError
+    return bytes(chunks)
+
+
+async def parse_json(
+    provider: Provider, request: Request, limit: int, call: Call | None = None
+) -> Any:
+    """The JSON body; ``call`` (the journal's record) keeps the body, or its raw start."""
+    try:
+        raw = await read_body(request, limit)
+    except OverflowError:
+        raise provider.too_large(limit) from None
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        if call is not None:
+            call.keep_raw_body(raw)
+        raise provider.invalid_json(str(exc)) from None
+    if call is not None:
+        call.body = body
+    return body

@@ -1,0 +1,1 @@
+"""What happened: the request journal and the metrics counted from it."""

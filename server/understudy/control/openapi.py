@@ -9,6 +9,8 @@ what the server does.
 from collections.abc import Sequence
 from typing import Any, get_args
 
+from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue
+from pydantic_core import core_schema
 from starlette.routing import compile_path
 from understudy._version import __version__
 from understudy.control.table import AdminRoute, Param, Reply, ref
@@ -85,8 +87,25 @@ _LISTED_SCENARIO = {
 }
 
 
+class _WithoutNullDefaults(GenerateJsonSchema):
+    """Pydantic's schemas, less ``"default": null``.
+
+    A null default only says a field may be left out, which ``required`` already says.
+    And a few fields whose schemas are written by hand (``after_events``, ``arguments``)
+    do not admit null, which OpenAPI validators report: they check defaults too.
+    """
+
+    def default_schema(self, schema: core_schema.WithDefaultSchema) -> JsonSchemaValue:
+        json_schema = super().default_schema(schema)
+        if "default" in json_schema and json_schema["default"] is None:
+            del json_schema["default"]
+        return json_schema
+
+
 def _components() -> dict[str, Any]:
-    scenario = Scenario.model_json_schema(ref_template="#/components/schemas/{model}")
+    scenario = Scenario.model_json_schema(
+        ref_template="#/components/schemas/{model}", schema_generator=_WithoutNullDefaults
+    )
     definitions = {"Scenario": scenario, **scenario.pop("$defs", {})}
     ours = {
         "ApiName": {"enum": list(get_args(ApiName)), "description": "A model API."},

@@ -201,6 +201,7 @@ def _operation(route: AdminRoute) -> dict[str, Any]:
             "required": True,
             "content": {kind: {"schema": schema} for kind, schema in route.body.content.items()},
         }
+    # The token check wraps every handler, so every route may answer 401.
     replies = {**route.replies, 401: _UNAUTHORIZED}
     operation["responses"] = {str(status): _response(reply) for status, reply in replies.items()}
     return operation
@@ -220,6 +221,7 @@ def paths(table: Sequence[AdminRoute]) -> dict[str, dict[str, Any]]:
 
 
 def document(table: Sequence[AdminRoute]) -> dict[str, Any]:
+    """The whole document: ``paths`` from ``table``, and the schemas they refer to."""
     return {
         "openapi": "3.1.0",
         "info": {

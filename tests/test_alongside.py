@@ -16,6 +16,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+
 import understudy.pytest_plugin
 
 PROJECT = {

@@ -4,9 +4,13 @@ Modelled on WireMock's admin API. Every route takes an optional namespace, from 
 ``namespace`` query parameter or the ``X-Understudy-Namespace`` header (the query wins).
 Without one, journal and reset routes act on every namespace and scenario routes on the
 global namespace ``""``. Errors are ``{"error": {"message": ..., "details": [...]}}``.
+
+``ROUTES``, at the end, is the one list of these routes: the Starlette routes and the
+OpenAPI document are both built from it.
 """
 
 from collections.abc import AsyncIterator, Awaitable, Callable
+from functools import cache
 from typing import Any
 
 import orjson
@@ -15,17 +19,15 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from understudy.control.openapi import openapi_document
+from understudy.control.openapi import document
+from understudy.control.table import AdminRoute, Body, Handler, Param, Reply, ref
 from understudy.core.request import NAMESPACE_HEADER
 from understudy.http import keys
 from understudy.record.journal import parse_since
 from understudy.scenarios import Scenario, ScenarioError, load_text
 from understudy.state import ServerState
 
-PREFIX = "/_understudy"
 BODY_SOURCE = "<request>"
-
-Handler = Callable[[Request, ServerState], Awaitable[Response]]
 
 
 class AdminError(Exception):
@@ -237,18 +239,135 @@ def _admin(handler: Handler, state: ServerState) -> Callable[[Request], Awaitabl
 
 
 def routes(state: ServerState) -> list[Route]:
-    table: list[tuple[str, Handler, list[str]]] = [
-        ("/journal", get_journal, ["GET"]),
-        ("/journal/stream", stream_journal, ["GET"]),
-        ("/journal", delete_journal, ["DELETE"]),
-        ("/scenarios", list_scenarios, ["GET"]),
-        ("/scenarios", add_scenarios, ["POST"]),
-        ("/scenarios", clear_scenarios, ["DELETE"]),
-        ("/scenarios/{name:path}", delete_scenario, ["DELETE"]),
-        ("/reset", reset, ["POST"]),
-        ("/openapi.json", openapi, ["GET"]),
-    ]
     return [
-        Route(PREFIX + path, _admin(handler, state), methods=methods)
-        for path, handler, methods in table
+        Route(
+            route.full_path,
+            _admin(route.handler, state),
+            methods=[route.method],
+            name=route.handler.__name__,
+        )
+        for route in ROUTES
     ]
+
+
+@cache
+def openapi_document() -> dict[str, Any]:
+    return document(ROUTES)
+
+
+# --- the table -----------------------------------------------------------------------
+
+
+def _error(description: str) -> Reply:
+    return Reply(description, ref("AdminError"))
+
+
+_CHANGED = Reply("What changed.", ref("Changed"))
+_SCENARIO = Param("scenario", "Only requests answered by this scenario.")
+_API = Param("api", "Only this API.", ref("ApiName"))
+
+ROUTES: tuple[AdminRoute, ...] = (
+    AdminRoute(
+        "GET",
+        "/journal",
+        get_journal,
+        "Completed model requests, oldest first",
+        params=(
+            _SCENARIO,
+            _API,
+            Param(
+                "since",
+                "Only requests that arrived at or after this time (epoch seconds or ISO 8601).",
+            ),
+            Param("limit", "Only the newest N entries.", {"type": "integer", "minimum": 0}),
+        ),
+        replies={
+            200: Reply("The entries.", ref("Journal")),
+            400: _error("A bad filter."),
+        },
+    ),
+    AdminRoute(
+        "DELETE",
+        "/journal",
+        delete_journal,
+        "Clear the journal (of one namespace if given)",
+        replies={200: _CHANGED},
+    ),
+    AdminRoute(
+        "GET",
+        "/journal/stream",
+        stream_journal,
+        "Journal entries live, as server-sent events (`event: entry`)",
+        params=(_SCENARIO, _API),
+        replies={
+            200: Reply(
+                "One event per completed request, pings when idle.",
+                {"type": "string"},
+                "text/event-stream",
+            ),
+        },
+    ),
+    AdminRoute(
+        "GET",
+        "/scenarios",
+        list_scenarios,
+        "The scenarios a request in the namespace can reach, by priority",
+        replies={200: Reply("Runtime scenarios first, then files.", ref("ScenarioList"))},
+    ),
+    AdminRoute(
+        "POST",
+        "/scenarios",
+        add_scenarios,
+        "Add runtime scenarios (replacing any of the same names)",
+        description="The body is validated exactly like a scenario file: one scenario, a "
+        "list, or several YAML documents.",
+        body=Body(
+            "Scenarios in the scenario file format, as YAML or JSON.",
+            {
+                "application/json": {
+                    "oneOf": [ref("Scenario"), {"type": "array", "items": ref("Scenario")}]
+                },
+                "application/yaml": {"type": "string"},
+            },
+        ),
+        replies={
+            201: _CHANGED,
+            400: _error("The scenario is invalid; details name line and field."),
+        },
+    ),
+    AdminRoute(
+        "DELETE",
+        "/scenarios",
+        clear_scenarios,
+        "Remove every runtime scenario of the namespace",
+        replies={200: _CHANGED},
+    ),
+    AdminRoute(
+        "DELETE",
+        "/scenarios/{name:path}",
+        delete_scenario,
+        "Remove one runtime scenario",
+        params=(Param("name", "The scenario's name.", location="path"),),
+        replies={
+            200: _CHANGED,
+            404: _error("No such runtime scenario in the namespace."),
+            409: _error("The scenario comes from a file."),
+        },
+    ),
+    AdminRoute(
+        "POST",
+        "/reset",
+        reset,
+        "Forget a namespace's runtime scenarios, reply counters and journal "
+        "(everything when no namespace is given)",
+        replies={200: _CHANGED},
+    ),
+    AdminRoute(
+        "GET",
+        "/openapi.json",
+        openapi,
+        "This document",
+        namespaced=False,
+        replies={200: Reply("OpenAPI 3.1", {"type": "object"})},
+    ),
+)

@@ -1,56 +1,43 @@
 """The OpenAPI 3.1 document for the admin routes, served at ``/_understudy/openapi.json``.
 
-The scenario schema is the same pydantic model that validates scenario files, so the
-document cannot drift from what ``POST /_understudy/scenarios`` accepts.
+``paths`` is built from the admin route table, the same entries the Starlette routes are
+built from. The scenario schema is the pydantic model that validates scenario files, and
+the API names are those the scenario format accepts, so the document cannot drift from
+what the server does.
 """
 
-from functools import cache
+from collections.abc import Sequence
 from typing import Any
 
+from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue
+from pydantic_core import core_schema
+from starlette.routing import compile_path
+
 from understudy._version import __version__
+from understudy.control.table import AdminRoute, Param, Reply, ref
+from understudy.providers import API_NAMES
 from understudy.scenarios.schema import Scenario
 
-_NAMESPACE_QUERY = {
-    "name": "namespace",
-    "in": "query",
-    "required": False,
-    "description": "Namespace to act on; overrides the X-Understudy-Namespace header.",
-    "schema": {"type": "string"},
-}
-_NAMESPACE_HEADER = {
-    "name": "X-Understudy-Namespace",
-    "in": "header",
-    "required": False,
-    "description": "Namespace to act on (the same header scopes model requests).",
-    "schema": {"type": "string"},
-}
-_NAMESPACE = [_NAMESPACE_QUERY, _NAMESPACE_HEADER]
-
-
-def _query(name: str, description: str, schema: dict[str, Any] | None = None) -> dict[str, Any]:
-    return {
-        "name": name,
+_NAMESPACE = [
+    {
+        "name": "namespace",
         "in": "query",
         "required": False,
-        "description": description,
-        "schema": schema or {"type": "string"},
-    }
+        "description": "Namespace to act on; overrides the X-Understudy-Namespace header.",
+        "schema": {"type": "string"},
+    },
+    {
+        "name": "X-Understudy-Namespace",
+        "in": "header",
+        "required": False,
+        "description": "Namespace to act on (the same header scopes model requests).",
+        "schema": {"type": "string"},
+    },
+]
 
-
-def _json(schema_name: str, description: str) -> dict[str, Any]:
-    return {
-        "description": description,
-        "content": {
-            "application/json": {"schema": {"$ref": f"#/components/schemas/{schema_name}"}}
-        },
-    }
-
-
-def _error(description: str) -> dict[str, Any]:
-    return _json("AdminError", description)
-
-
-_UNAUTHORIZED = _error("The admin token is configured and was not sent as a bearer token.")
+_UNAUTHORIZED = Reply(
+    "The admin token is configured and was not sent as a bearer token.", ref("AdminError")
+)
 
 _ENTRY = {
     "type": "object",
@@ -60,7 +47,7 @@ _ENTRY = {
         "request_id": {"type": "string", "description": "The request id sent to the client."},
         "time": {"type": "string", "format": "date-time"},
         "timestamp": {"type": "number", "description": "Arrival, epoch seconds."},
-        "api": {"enum": ["chat", "messages", "responses"]},
+        "api": ref("ApiName"),
         "method": {"type": "string"},
         "path": {"type": "string"},
         "query": {"type": "string"},
@@ -97,22 +84,38 @@ _LISTED_SCENARIO = {
         "source": {"enum": ["runtime", "file"]},
         "namespace": {"type": ["string", "null"]},
         "default": {"type": "boolean"},
-        "definition": {"$ref": "#/components/schemas/Scenario"},
+        "definition": ref("Scenario"),
     },
 }
 
 
+class _WithoutNullDefaults(GenerateJsonSchema):
+    """Pydantic's schemas, less ``"default": null``.
+
+    A null default only says a field may be left out, which ``required`` already says.
+    And a few fields whose schemas are written by hand (``after_events``, ``arguments``)
+    do not admit null, which OpenAPI validators report: they check defaults too.
+    """
+
+    def default_schema(self, schema: core_schema.WithDefaultSchema) -> JsonSchemaValue:
+        json_schema = super().default_schema(schema)
+        if "default" in json_schema and json_schema["default"] is None:
+            del json_schema["default"]
+        return json_schema
+
+
 def _components() -> dict[str, Any]:
-    scenario = Scenario.model_json_schema(ref_template="#/components/schemas/{model}")
-    definitions = scenario.pop("$defs", {})
-    return {
-        "Scenario": scenario,
-        **definitions,
+    scenario = Scenario.model_json_schema(
+        ref_template="#/components/schemas/{model}", schema_generator=_WithoutNullDefaults
+    )
+    definitions = {"Scenario": scenario, **scenario.pop("$defs", {})}
+    ours = {
+        "ApiName": {"enum": list(API_NAMES), "description": "A model API."},
         "JournalEntry": _ENTRY,
         "Journal": {
             "type": "object",
             "properties": {
-                "entries": {"type": "array", "items": {"$ref": "#/components/schemas/JournalEntry"}}
+                "entries": {"type": "array", "items": ref("JournalEntry")},
             },
         },
         "ScenarioList": {
@@ -156,121 +159,71 @@ def _components() -> dict[str, Any]:
             },
         },
     }
+    if clash := definitions.keys() & ours.keys():
+        raise ValueError(f"scenario models and admin schemas share the names {sorted(clash)}")
+    return {**definitions, **ours}
 
 
-def _paths() -> dict[str, Any]:
-    changed = _json("Changed", "What changed.")
+def _parameter(param: Param) -> dict[str, Any]:
     return {
-        "/_understudy/journal": {
-            "get": {
-                "summary": "Completed model requests, oldest first",
-                "parameters": [
-                    *_NAMESPACE,
-                    _query("scenario", "Only requests answered by this scenario."),
-                    _query("api", "Only this API.", {"enum": ["chat", "messages", "responses"]}),
-                    _query(
-                        "since",
-                        "Only requests that arrived at or after this time "
-                        "(epoch seconds or ISO 8601).",
-                    ),
-                    _query("limit", "Only the newest N entries.", {"type": "integer"}),
-                ],
-                "responses": {
-                    "200": _json("Journal", "The entries."),
-                    "400": _error("A bad filter."),
-                    "401": _UNAUTHORIZED,
-                },
-            },
-            "delete": {
-                "summary": "Clear the journal (of one namespace if given)",
-                "parameters": _NAMESPACE,
-                "responses": {"200": changed, "401": _UNAUTHORIZED},
-            },
-        },
-        "/_understudy/journal/stream": {
-            "get": {
-                "summary": "Journal entries live, as server-sent events (`event: entry`)",
-                "parameters": [
-                    *_NAMESPACE,
-                    _query("scenario", "Only requests answered by this scenario."),
-                    _query("api", "Only this API.", {"enum": ["chat", "messages", "responses"]}),
-                ],
-                "responses": {
-                    "200": {
-                        "description": "One event per completed request, pings when idle.",
-                        "content": {"text/event-stream": {"schema": {"type": "string"}}},
-                    },
-                    "401": _UNAUTHORIZED,
-                },
-            },
-        },
-        "/_understudy/scenarios": {
-            "get": {
-                "summary": "The scenarios a request in the namespace can reach, by priority",
-                "parameters": _NAMESPACE,
-                "responses": {
-                    "200": _json("ScenarioList", "Runtime scenarios first, then files."),
-                    "401": _UNAUTHORIZED,
-                },
-            },
-            "post": {
-                "summary": "Add runtime scenarios (replacing any of the same names)",
-                "description": "The body is validated exactly like a scenario file: one "
-                "scenario, a list, or several YAML documents.",
-                "parameters": _NAMESPACE,
-                "requestBody": {
-                    "required": True,
-                    "content": {
-                        "application/json": {"schema": {"$ref": "#/components/schemas/Scenario"}},
-                        "application/yaml": {"schema": {"type": "string"}},
-                    },
-                },
-                "responses": {
-                    "201": changed,
-                    "400": _error("The scenario is invalid; details name line and field."),
-                    "401": _UNAUTHORIZED,
-                },
-            },
-            "delete": {
-                "summary": "Remove every runtime scenario of the namespace",
-                "parameters": _NAMESPACE,
-                "responses": {"200": changed, "401": _UNAUTHORIZED},
-            },
-        },
-        "/_understudy/scenarios/{name}": {
-            "delete": {
-                "summary": "Remove one runtime scenario",
-                "parameters": [
-                    {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}},
-                    *_NAMESPACE,
-                ],
-                "responses": {
-                    "200": changed,
-                    "404": _error("No such runtime scenario in the namespace."),
-                    "409": _error("The scenario comes from a file."),
-                    "401": _UNAUTHORIZED,
-                },
-            },
-        },
-        "/_understudy/reset": {
-            "post": {
-                "summary": "Forget a namespace's runtime scenarios, reply counters and journal "
-                "(everything when no namespace is given)",
-                "parameters": _NAMESPACE,
-                "responses": {"200": changed, "401": _UNAUTHORIZED},
-            },
-        },
-        "/_understudy/openapi.json": {
-            "get": {
-                "summary": "This document",
-                "responses": {"200": {"description": "OpenAPI 3.1"}, "401": _UNAUTHORIZED},
-            },
-        },
+        "name": param.name,
+        "in": param.location,
+        "required": param.location == "path",
+        "description": param.description,
+        "schema": param.schema,
     }
 
 
-@cache
-def openapi_document() -> dict[str, Any]:
+def _response(reply: Reply) -> dict[str, Any]:
+    response: dict[str, Any] = {"description": reply.description}
+    if reply.schema is not None:
+        response["content"] = {reply.media_type: {"schema": reply.schema}}
+    return response
+
+
+def _operation(route: AdminRoute) -> dict[str, Any]:
+    in_path = [param for param in route.params if param.location == "path"]
+    in_query = [param for param in route.params if param.location == "query"]
+    named = set(compile_path(route.path)[2])
+    if named != {param.name for param in in_path}:
+        raise ValueError(f"{route.method} {route.path}: describe exactly its path parameters")
+    operation: dict[str, Any] = {"operationId": route.handler.__name__, "summary": route.summary}
+    if route.description:
+        operation["description"] = route.description
+    parameters = [
+        *map(_parameter, in_path),
+        *(_NAMESPACE if route.namespaced else []),
+        *map(_parameter, in_query),
+    ]
+    if parameters:
+        operation["parameters"] = parameters
+    if route.body:
+        operation["requestBody"] = {
+            "description": route.body.description,
+            "required": True,
+            "content": {kind: {"schema": schema} for kind, schema in route.body.content.items()},
+        }
+    # The token check wraps every handler, so every route may answer 401.
+    replies = {**route.replies, 401: _UNAUTHORIZED}
+    operation["responses"] = {str(status): _response(reply) for status, reply in replies.items()}
+    return operation
+
+
+def paths(table: Sequence[AdminRoute]) -> dict[str, dict[str, Any]]:
+    """The document's ``paths``: one operation per table entry, under OpenAPI's path syntax."""
+    found: dict[str, dict[str, Any]] = {}
+    for route in table:
+        path = compile_path(route.full_path)[1]
+        operations = found.setdefault(path, {})
+        method = route.method.lower()
+        if method in operations:
+            raise ValueError(f"{route.method} {route.path} is in the table twice")
+        operations[method] = _operation(route)
+    return found
+
+
+def document(table: Sequence[AdminRoute]) -> dict[str, Any]:
+    """The whole document: ``paths`` from ``table``, and the schemas they refer to."""
     return {
         "openapi": "3.1.0",
         "info": {
@@ -283,5 +236,5 @@ def openapi_document() -> dict[str, Any]:
             "securitySchemes": {"adminToken": {"type": "http", "scheme": "bearer"}},
         },
         "security": [{}, {"adminToken": []}],
-        "paths": _paths(),
+        "paths": paths(table),
     }

@@ -62,6 +62,17 @@ _ENTRY = {
         "reply_index": {"type": ["integer", "null"]},
         "status": {"type": "integer"},
         "error": {"type": ["string", "null"], "description": "The error message answered."},
+        "near_misses": {
+            "type": ["array", "null"],
+            "description": "No scenario matched: the closest ones and their failed conditions.",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "scenario": {"type": "string"},
+                    "failed": {"type": "array", "items": {"type": "string"}},
+                },
+            },
+        },
         "stream": {"type": "boolean"},
         "events_sent": {"type": ["integer", "null"]},
         "bytes_sent": {"type": ["integer", "null"]},

@@ -59,6 +59,7 @@ async def handle(api: ApiModule, request: Request, state: ServerState) -> Any:
                 raise faults.error
     except ApiError as error:
         call.error = error.message
+        call.near_misses = getattr(error, "near_misses", None)
         state.record(call, error.status)
         return error_response(provider, error, request_id)
 

@@ -69,6 +69,8 @@ class Call:
     reply_index: int | None = None
     status: int = 0
     error: str | None = None
+    near_misses: list[Any] | None = None
+    """For a request no scenario answered: the closest scenarios and what they failed."""
     stream: bool = False
     outcome: StreamOutcome | None = None
     fault: str | None = None
@@ -123,6 +125,7 @@ class Call:
             "reply_index": self.reply_index,
             "status": self.status,
             "error": self.error,
+            "near_misses": self.near_misses,
             "stream": self.stream,
             "events_sent": None,
             "bytes_sent": None,

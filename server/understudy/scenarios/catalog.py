@@ -1,17 +1,36 @@
 """The catalog: scenarios in order, the default, and which one answers a request.
 
 Selection order: an explicit ``X-Understudy-Scenario`` header always wins; then the first
-scenario in catalog order whose ``match`` holds; then the catalog's default.
+scenario in catalog order whose ``match`` holds; then the catalog's default. With none
+of these the request gets a 404 that names the closest scenarios and the conditions they
+failed (near misses), so a test author sees why instead of guessing.
 """
 
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import TypedDict
 
 from understudy.core.errors import ApiError
 from understudy.core.request import SCENARIO_HEADER, NeutralRequest
-from understudy.scenarios.matching import matches
+from understudy.scenarios.matching import matches, mismatches
 from understudy.scenarios.schema import ReplySpec, Scenario
+
+CLOSEST = 3
+"""How many near misses a 404 names."""
+
+
+class NearMiss(TypedDict):
+    scenario: str
+    failed: list[str]
+    """The failed conditions, each ``"name: why"``."""
+
+
+@dataclass
+class NoMatch(ApiError):
+    """The 404 for a request no scenario answers, carrying its near misses for the journal."""
+
+    near_misses: list[NearMiss] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,15 +102,28 @@ class Catalog:
     def select(self, request: NeutralRequest, counters: Counters, namespace: str = "") -> Selection:
         scenario = self.find(request)
         if scenario is None:
-            raise ApiError(
-                404,
-                f"No scenario matches this request (api {request.api}, model "
-                f"'{request.model}') and the catalog has no default scenario.",
-                code="scenario_not_found",
-            )
+            raise self.no_match(request)
         position = counters.take(namespace, scenario.name)
         index, reply = scenario.reply_at(position)
         return Selection(scenario, index, reply, position)
+
+    def near_misses(self, request: NeutralRequest, limit: int = CLOSEST) -> list[NearMiss]:
+        """The ordinary scenarios with the fewest failed conditions; catalog order breaks ties."""
+        failures = [(s.name, mismatches(s.match, request)) for s in self._ordinary]
+        failures.sort(key=lambda failure: len(failure[1]))  # stable: ties keep catalog order
+        return [{"scenario": name, "failed": failed} for name, failed in failures[:limit]]
+
+    def no_match(self, request: NeutralRequest) -> NoMatch:
+        """The 404 when nothing answers: what was asked, then the closest scenarios."""
+        message = (
+            f"No scenario matches this request (api {request.api}, model "
+            f"'{request.model}') and the catalog has no default scenario."
+        )
+        near = self.near_misses(request)
+        if near:
+            closest = "; ".join(f"'{m['scenario']}' ({', '.join(m['failed'])})" for m in near)
+            message += f" Closest: {closest}"
+        return NoMatch(404, message, code="scenario_not_found", near_misses=near)
 
     def model_names(self) -> list[str]:
         names: list[str] = []

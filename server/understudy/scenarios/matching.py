@@ -1,41 +1,211 @@
-"""Does a scenario's ``match`` block hold for a request?"""
+"""Does a scenario's ``match`` block hold for a request, and if not, why not?
+
+A ``Match`` is compiled once into a table of the conditions it sets, with its regexes and
+model glob compiled up front. ``matches`` is on every request's path, so it only runs the
+table's tests and stops at the first that fails; ``mismatches`` runs when no scenario
+answered, and explains each failed condition so the 404 and the journal can say how close
+each scenario came (a near miss).
+"""
 
 import fnmatch
+import operator
 import re
+import weakref
+from collections.abc import Callable, Iterator
+from typing import NamedTuple
 
 from understudy.core.request import NeutralRequest
 from understudy.scenarios.schema import Match
 
+Test = Callable[[NeutralRequest], bool]
+Explain = Callable[[NeutralRequest], str]
+
+GLOB_CHARS = "*?["
+"""Characters that make a model pattern a glob; without them it is an exact name."""
+
+
+class Condition(NamedTuple):
+    """One thing a ``match`` block asks of a request."""
+
+    name: str
+    holds: Test
+    why: Explain
+    """Why the condition fails; asked only once ``holds`` has said no."""
+
+
+_TABLES: dict[int, tuple[Condition, ...]] = {}
+
 
 def matches(match: Match, request: NeutralRequest) -> bool:
     """True when every condition that ``match`` gives holds for ``request``."""
-    if match.api is not None and request.api not in match.api:
-        return False
-    if match.model is not None and not fnmatch.fnmatchcase(request.model, match.model):
-        return False
-    if match.last_user_message is not None and not re.search(
-        match.last_user_message, request.last_user_message
-    ):
-        return False
-    if match.contains is not None and (
-        match.contains.lower() not in request.conversation_text().lower()
-    ):
-        return False
-    if match.system is not None and not re.search(match.system, request.system):
-        return False
-    if match.headers is not None:
-        for name, pattern in match.headers.items():
-            value = request.headers.get(name)
-            if value is None or not re.search(pattern, value):
-                return False
-    if match.tools is not None and not set(match.tools).issubset(request.tools):
-        return False
-    if match.tool_result is not None and match.tool_result != request.ends_with_tool_result:
-        return False
-    if match.turn is not None:
-        turn = request.turn
-        if match.turn.min is not None and turn < match.turn.min:
-            return False
-        if match.turn.max is not None and turn > match.turn.max:
+    table = _TABLES.get(id(match))
+    if table is None:
+        table = conditions(match)
+    # A plain loop, not all(<generator>): no generator to build on every request.
+    for condition in table:  # noqa: SIM110
+        if not condition.holds(request):
             return False
     return True
+
+
+def mismatches(match: Match, request: NeutralRequest) -> list[str]:
+    """Each condition of ``match`` that fails for ``request``, as ``"name: why"``.
+
+    Empty exactly when ``matches`` is true.
+    """
+    return [
+        f"{condition.name}: {condition.why(request)}"
+        for condition in conditions(match)
+        if not condition.holds(request)
+    ]
+
+
+def conditions(match: Match) -> tuple[Condition, ...]:
+    """``match``'s conditions in field order, compiled on first use.
+
+    The table is kept by the match's identity rather than on the frozen model: a pydantic
+    private attribute is slow to read and would make equal matches compare unequal. A
+    finaliser drops the entry when the match is collected, so an object that later gets
+    the same id never sees a stale table.
+    """
+    key = id(match)
+    table = _TABLES.get(key)
+    if table is None:
+        table = tuple(_compile(match))
+        _TABLES[key] = table
+        weakref.finalize(match, _TABLES.pop, key, None).atexit = False
+    return table
+
+
+def _compile(match: Match) -> Iterator[Condition]:
+    """The conditions ``match`` sets; one that cannot fail (no tools, no bounds) is left out."""
+    if match.api is not None:
+        yield _api(match.api)
+    if match.model is not None:
+        yield _model(match.model)
+    if match.last_user_message is not None:
+        yield _regex("last_user_message", match.last_user_message, _last_user_message)
+    if match.contains is not None:
+        yield _contains(match.contains)
+    if match.system is not None:
+        yield _regex("system", match.system, _system)
+    for name, pattern in (match.headers or {}).items():
+        yield _header(name, pattern)
+    if match.tools:
+        yield _tools(match.tools)
+    if match.tool_result is not None:
+        yield _tool_result(match.tool_result)
+    if match.turn is not None and (match.turn.min is not None or match.turn.max is not None):
+        yield _turn(match.turn.min, match.turn.max)
+
+
+_last_user_message = operator.attrgetter("last_user_message")
+_system = operator.attrgetter("system")
+
+
+def _api(apis: list[str]) -> Condition:
+    allowed = frozenset(apis)
+
+    def holds(request: NeutralRequest) -> bool:
+        return request.api in allowed
+
+    def why(request: NeutralRequest) -> str:
+        return f"{request.api} is not one of [{', '.join(apis)}]"
+
+    return Condition("api", holds, why)
+
+
+def _model(pattern: str) -> Condition:
+    """``fnmatchcase`` semantics, with the glob compiled once and exact names compared."""
+    if any(char in pattern for char in GLOB_CHARS):
+        glob = re.compile(fnmatch.translate(pattern)).match
+
+        def holds(request: NeutralRequest) -> bool:
+            return glob(request.model) is not None
+    else:
+
+        def holds(request: NeutralRequest) -> bool:
+            return request.model == pattern
+
+    def why(request: NeutralRequest) -> str:
+        return f"'{request.model}' does not match '{pattern}'"
+
+    return Condition("model", holds, why)
+
+
+def _regex(name: str, pattern: str, text: Callable[[NeutralRequest], str]) -> Condition:
+    """A regex searched anywhere in one text of the request."""
+    search = re.compile(pattern).search
+
+    def holds(request: NeutralRequest) -> bool:
+        return search(text(request)) is not None
+
+    def why(request: NeutralRequest) -> str:
+        empty = "" if text(request) else " (it is empty)"
+        return f"no match for '{pattern}'{empty}"
+
+    return Condition(name, holds, why)
+
+
+def _contains(needle: str) -> Condition:
+    lowered = needle.lower()
+
+    def holds(request: NeutralRequest) -> bool:
+        return lowered in request.conversation_text().lower()
+
+    def why(request: NeutralRequest) -> str:
+        return f"'{needle}' is not in the conversation"
+
+    return Condition("contains", holds, why)
+
+
+def _header(name: str, pattern: str) -> Condition:
+    search = re.compile(pattern).search
+
+    def holds(request: NeutralRequest) -> bool:
+        value = request.headers.get(name)
+        return value is not None and search(value) is not None
+
+    def why(request: NeutralRequest) -> str:
+        return "missing" if request.headers.get(name) is None else f"no match for '{pattern}'"
+
+    return Condition(f"headers.{name}", holds, why)
+
+
+def _tools(tools: list[str]) -> Condition:
+    required = frozenset(tools)
+
+    def holds(request: NeutralRequest) -> bool:
+        return required.issubset(request.tools)
+
+    def why(request: NeutralRequest) -> str:
+        missing = [tool for tool in dict.fromkeys(tools) if tool not in request.tools]
+        return f"{', '.join(missing)} not offered"
+
+    return Condition("tools", holds, why)
+
+
+def _tool_result(expected: bool) -> Condition:
+    def holds(request: NeutralRequest) -> bool:
+        return request.ends_with_tool_result == expected
+
+    def why(request: NeutralRequest) -> str:
+        return f"expected {'true' if expected else 'false'}"
+
+    return Condition("tool_result", holds, why)
+
+
+def _turn(low: int | None, high: int | None) -> Condition:
+    """Assistant turns so far within ``[low, high]``; either bound may be open."""
+
+    def holds(request: NeutralRequest) -> bool:
+        turn = request.turn
+        return (low is None or turn >= low) and (high is None or turn <= high)
+
+    def why(request: NeutralRequest) -> str:
+        turn = request.turn
+        if low is not None and turn < low:
+            return f"{turn} is below min {low}"
+        return f"{turn} is above max {high}"
+
+    return Condition("turn", holds, why)

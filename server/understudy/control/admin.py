@@ -205,11 +205,10 @@ async def delete_scenario(request: Request, state: ServerState) -> Response:
 
 
 async def reset(request: Request, state: ServerState) -> Response:
-    """Forget one namespace (runtime scenarios, counters, journal), or everything."""
+    """Forget one namespace (runtime scenarios, counters, journal, kept replies), or
+    everything."""
     namespace = namespace_of(request)
-    scenarios = state.runtime.clear(namespace)
-    state.counters.reset(namespace)
-    entries = state.journal.clear(namespace)
+    scenarios, entries = state.forget(namespace)
     return JSONResponse(
         {"namespace": namespace, "removed_scenarios": scenarios, "removed_entries": entries}
     )

@@ -1,4 +1,4 @@
-"""Identifiers in the shapes the real providers use (wire-format reference §2.7, §3.6, §4.6)."""
+"""Identifiers in the shapes the real providers use."""
 
 import os
 import string

@@ -1,4 +1,4 @@
-"""Framing chaos: the same events, laid out in legal but unusual bytes (reference §1.1, §6).
+"""Framing chaos: the same events, laid out in legal but unusual bytes.
 
 Every transformation keeps the stream valid SSE, so a spec-compliant client reads the
 same events; what changes is what a hand-rolled parser sees: several writes per event
@@ -9,8 +9,6 @@ over several ``data:`` lines.
 
 from dataclasses import dataclass
 from itertools import pairwise
-
-LINE_ENDINGS = ("lf", "crlf", "cr", "mixed")
 
 
 @dataclass(frozen=True, slots=True)

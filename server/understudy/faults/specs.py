@@ -108,9 +108,7 @@ class ErrorSpec(Strict):
     anthropic_type: str | None = Field(None, description="Anthropic error.type.")
     retry_after: NonNegativeFloat | None = Field(None, description="Seconds: retry-after.")
     retry_after_ms: NonNegativeFloat | None = Field(None, description="Milliseconds.")
-    should_retry: bool | None = Field(
-        None, description="x-should-retry; false unless set (reference §1.4)."
-    )
+    should_retry: bool | None = Field(None, description="x-should-retry; false unless set.")
     headers: dict[str, str] | None = Field(None, description="More response headers.")
     rate_limits: RateLimitSpec | bool | None = Field(
         None, description="Rate-limit headers; default on for 429, false to omit."

@@ -1,4 +1,4 @@
-"""Deliberate wire-format violations, by name (wire-format reference §7).
+"""Deliberate wire-format violations, by name.
 
 Each violation rewrites an already rendered stream: the frames are parsed back into
 events (``event:`` name, ``data:`` payload, JSON), the named mutation is applied, and
@@ -19,7 +19,8 @@ from typing import Any
 
 import orjson
 
-Frame = tuple[bytes, bool]
+from understudy.stream.frames import Frame
+
 ALL = ("chat", "messages", "responses")
 
 
@@ -93,7 +94,7 @@ class Violation:
     name: str
     apis: tuple[str, ...]
     breaks: str
-    """What it does, as the reference describes the client consequence."""
+    """What it does, and what it does to the clients that read it."""
     mutate: Mutation
     needs_tool_calls: bool = False
 
@@ -200,14 +201,14 @@ def invalid_json(events: list[Event], at: int | None) -> list[Event]:
 @_violation(
     ALL,
     "an `event:` line with no `data:`: openai-python JSONDecodeError, openai-node "
-    "'Unexpected end of JSON input' (§1.1 rule 2)",
+    "'Unexpected end of JSON input'",
 )
 def event_without_data(events: list[Event], at: int | None) -> list[Event]:
     _insert_at(events, at, Event(b"event: keepalive\n\n"))
     return events
 
 
-@_violation(ALL, "a `: comment` before the first event: harmless in every client (§7)")
+@_violation(ALL, "a `: comment` before the first event: harmless in every client")
 def leading_comment(events: list[Event], at: int | None) -> list[Event]:
     events.insert(0, Event(b": understudy\n\n"))
     return events

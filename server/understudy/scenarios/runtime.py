@@ -46,9 +46,6 @@ class RuntimeScenarios:
     def scenarios(self, namespace: str) -> list[Scenario]:
         return list(self._by_namespace.get(namespace, []))
 
-    def namespaces(self) -> list[str]:
-        return sorted(self._by_namespace)
-
     def _store(self, namespace: str, scenarios: list[Scenario]) -> None:
         if scenarios:
             self._by_namespace[namespace] = scenarios

@@ -43,3 +43,11 @@ class ServerState:
         call.finish(status, asyncio.get_running_loop().time(), outcome)
         self.journal.append(call)
         self.metrics.observe(call)
+
+    def forget(self, namespace: str | None) -> tuple[int, int]:
+        """Forget one namespace's runtime scenarios, counters, journal and kept replies, or
+        everything's; return how many scenarios and journal entries went."""
+        scenarios = self.runtime.clear(namespace)
+        self.counters.reset(namespace)
+        self.responses.clear(namespace)
+        return scenarios, self.journal.clear(namespace)

@@ -1,4 +1,4 @@
-"""Anthropic Messages: ``POST /v1/messages`` (wire-format reference §3, checklist §8.2).
+"""Anthropic Messages: ``POST /v1/messages``.
 
 Every stream event is ``event: <type>`` + ``data: <json>`` with the JSON's ``type``
 equal to the event name. Blocks go strictly in order (thinking, text, tool uses), each
@@ -37,7 +37,7 @@ STOP_REASONS = {
 }
 SERVICE_TIER = "standard"
 
-PING = b'event: ping\ndata: {"type": "ping"}\n\n'  # the space is the real server's (§0.2)
+PING = b'event: ping\ndata: {"type": "ping"}\n\n'  # the space is the real server's
 MESSAGE_STOP = b'event: message_stop\ndata: {"type":"message_stop"}\n\n'
 _DELTA_TAIL = b"}}\n\n"
 
@@ -182,7 +182,7 @@ def _delta_head(index: int, kind: bytes, field: bytes) -> bytes:
 
 
 class MessageStream(EventStream):
-    """Encodes one reply as Messages stream events (reference §3.4)."""
+    """Encodes one reply as Messages stream events."""
 
     def __init__(self, plan: "ReplyPlan") -> None:
         self.plan = plan
@@ -255,7 +255,7 @@ class MessageStream(EventStream):
             if index == 0:
                 yield PING, False
             head = _delta_head(index, b"input_json_delta", b"partial_json")
-            # The real API opens every tool input with an empty fragment (§3.5b1); paced
+            # The real API opens every tool input with an empty fragment; paced
             # like Chat's tool-call opening chunk, so both APIs take the same time.
             yield head + b'""' + _DELTA_TAIL, True
             if _tool_input(call.arguments):
@@ -269,11 +269,11 @@ class MessageStream(EventStream):
         yield MESSAGE_STOP, False
 
     def error_frames(self, error: ApiError) -> list[bytes]:
-        """``event: error`` with the error envelope; it ends the stream (§3.5f)."""
+        """``event: error`` with the error envelope; it ends the stream."""
         return [_event(b"error", orjson.dumps(error_object(error, self.plan.request_id)))]
 
     def keepalive(self) -> bytes:
-        """The real server keeps a stream alive with ``ping`` events (§3.3)."""
+        """The real server keeps a stream alive with ``ping`` events."""
         return PING
 
 

@@ -2,7 +2,7 @@
 
 Anthropic validates request bodies with pydantic and reports the first problem as
 ``<dotted.path>: <pydantic message>`` ("max_tokens: Field required",
-"messages.0.role: Input should be 'user' or 'assistant'", reference §3.1). Declaring
+"messages.0.role: Input should be 'user' or 'assistant'"). Declaring
 the body as pydantic types gives that wording for free. Content blocks are a tagged
 union on ``type``, so their paths carry the tag as the real ones do
 ("messages.2.content.0.tool_result: ..."); block types this module doesn't model are

@@ -1,4 +1,4 @@
-"""OpenAI Chat Completions: ``POST /v1/chat/completions`` (wire-format reference §2).
+"""OpenAI Chat Completions: ``POST /v1/chat/completions``.
 
 Stream chunks are built from a pre-encoded prefix (id, object, created, model,
 fingerprint) and suffix around each delta, so a token costs one ``orjson.dumps`` of its

@@ -1,4 +1,4 @@
-"""Request-body checks that answer in OpenAI's error wording (wire-format reference §2.8).
+"""Request-body checks that answer in OpenAI's error wording.
 
 OpenAI's validation messages follow a few fixed patterns ("Missing required parameter:
 'messages'.", "Invalid type for 'model': expected a string, but got an integer

@@ -36,7 +36,7 @@ BUILT_IN_ITEM_TYPES = (
 )
 TOOL_CHOICES = ("none", "auto", "required")
 TRUNCATIONS = ("auto", "disabled")
-MIN_OUTPUT_TOKENS = 16  # OpenAPI ``CreateResponse.max_output_tokens`` minimum (reference §4.1)
+MIN_OUTPUT_TOKENS = 16  # OpenAPI ``CreateResponse.max_output_tokens`` minimum
 
 
 def _assistant(messages: list[Message], current: Message | None) -> Message:
@@ -108,7 +108,7 @@ def conversation(items: list[Any]) -> tuple[list[str], list[Message]]:
 def tools_of(raw: Any) -> tuple[list[Any], tuple[str, ...]]:
     """Tools as the Response object echoes them, and the function names offered.
 
-    Function tools are flat (``{"type": "function", "name": ...}``, reference §4.1);
+    Function tools are flat (``{"type": "function", "name": ...}``);
     built-in tools are echoed as sent and offer no function name.
     """
     if raw is None:

@@ -1,4 +1,4 @@
-"""The Responses ``Response`` object and its output items (wire-format reference §4.2).
+"""The Responses ``Response`` object and its output items.
 
 One reply always becomes the same items in the same order: a ``reasoning`` item (its
 text as one summary part), a ``message`` item (an ``output_text`` part, then a
@@ -18,7 +18,7 @@ from understudy.providers.openai.responses_input import tools_of
 if TYPE_CHECKING:
     from understudy.plan import ReplyPlan
 
-# Neutral finish reasons that end a response as ``incomplete`` (reference §4.5e).
+# Neutral finish reasons that end a response as ``incomplete``.
 INCOMPLETE_REASONS = {"length": "max_output_tokens", "content_filter": "content_filter"}
 
 
@@ -38,7 +38,7 @@ def usage_object(usage: Usage) -> dict[str, Any]:
 
 
 def status_of(reply: Reply) -> tuple[str, dict[str, str] | None]:
-    """``completed``, or ``incomplete`` with its ``incomplete_details`` (reference §4.5e)."""
+    """``completed``, or ``incomplete`` with its ``incomplete_details``."""
     reason = INCOMPLETE_REASONS.get(reply.finish_reason)
     return ("incomplete", {"reason": reason}) if reason else ("completed", None)
 
@@ -46,8 +46,8 @@ def status_of(reply: Reply) -> tuple[str, dict[str, str] | None]:
 class ResponseShape:
     """The Response object for one request: what it echoes is fixed, the rest varies.
 
-    Field order follows reference §4.2. ``service_tier`` is the requested value while
-    in progress and the resolved tier (``default`` for ``auto``) once finished (§4.6).
+    Field order is the live API's. ``service_tier`` is the requested value while
+    in progress and the resolved tier (``default`` for ``auto``) once finished.
     """
 
     def __init__(self, plan: "ReplyPlan", response_id: str) -> None:
@@ -155,7 +155,7 @@ def _function_call(
 
 
 def output_items(reply: Reply, body: Mapping[str, Any]) -> list[OutputItem]:
-    """The reply as Responses output items, in stream order (reference §4.2, §4.5)."""
+    """The reply as Responses output items, in stream order."""
     items: list[OutputItem] = []
     if reply.reasoning:
         item_id = ids.response_item_id("rs")

@@ -1,4 +1,4 @@
-"""The Responses event stream (wire-format reference §4.3 to §4.5).
+"""The Responses event stream.
 
 ``response.created`` → ``response.in_progress`` → each output item in turn
 (``output_item.added`` → its part and delta events → ``output_item.done``) → one
@@ -69,7 +69,7 @@ class ResponseEventStream(EventStream):
     """One reply as Responses events.
 
     ``sequence`` and ``done`` advance as frames are produced, so ``error_frames`` can
-    continue the numbering and report the items already finished (reference §4.5f).
+    continue the numbering and report the items already finished.
     """
 
     def __init__(self, plan: "ReplyPlan") -> None:
@@ -177,7 +177,7 @@ class ResponseEventStream(EventStream):
 
     def error_frames(self, error: ApiError) -> list[bytes]:
         """``error`` in the live API's nested shape with the spec's flat fields alongside,
-        then ``response.failed`` with the items finished so far (reference §4.5f)."""
+        then ``response.failed`` with the items finished so far."""
         error_type = error.type or OPENAI.error_type(error.status)
         code = error.code or error_type
         details = {"code": code, "message": error.message, "param": error.param}
@@ -193,5 +193,5 @@ class ResponseEventStream(EventStream):
         ]
 
     def keepalive(self) -> bytes:
-        """An SSE comment: every client ignores it, and it takes no sequence number (§1.1, §5)."""
+        """An SSE comment: every client ignores it, and it takes no sequence number."""
         return b": keep-alive\n\n"

@@ -12,6 +12,7 @@ import logging
 from collections.abc import Callable, Iterable, Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass
+from itertools import chain
 
 from understudy.stream.actions import Pause, Script, Send
 from understudy.stream.frames import Frame, Headers
@@ -137,23 +138,46 @@ class StreamResponse:
         self, send: Callable, loop: asyncio.AbstractEventLoop, outcome: StreamOutcome
     ) -> None:
         try:
+            delays, due = await self._first_event(loop)
             if self.script is None:
-                await self._send_frames(send, loop, outcome)
+                await self._send_frames(send, loop, outcome, delays, due)
             else:
-                outcome.cut = await self._play(send, loop, outcome)
+                outcome.cut = await self._play(send, loop, outcome, delays, due)
             if not outcome.cut:
                 await send({"type": "http.response.body", "body": b"", "more_body": False})
                 outcome.completed = True
         except asyncio.CancelledError:
             pass  # the client left; __call__ records it
 
+    async def _first_event(
+        self, loop: asyncio.AbstractEventLoop
+    ) -> tuple[Iterator[float], float]:
+        """Wait until the first event is due: the token delays left, and the deadline so far.
+
+        A real server sends nothing until generation starts, then the events that open the
+        reply (Chat's role chunk, ``message_start``, ``response.created``) together with
+        the first token. So the time to first token delays the first event, not the first
+        token after the opening events; the response's status and headers go out at once.
+        """
+        delays = self.timing.delays()
+        if self.timing.is_instant:
+            return delays, self.started_at
+        due = self.started_at + next(delays)
+        if due > loop.time():
+            await ticker().at(due)
+        # The first token is due with the first event: no further delay before it.
+        return chain((0.0,), delays), due
+
     async def _send_frames(
-        self, send: Callable, loop: asyncio.AbstractEventLoop, outcome: StreamOutcome
+        self,
+        send: Callable,
+        loop: asyncio.AbstractEventLoop,
+        outcome: StreamOutcome,
+        delays: Iterator[float],
+        due: float,
     ) -> None:
         """The hot path: one ``send`` per frame, token frames at absolute deadlines."""
         instant = self.timing.is_instant
-        delays: Iterator[float] = self.timing.delays()
-        due = self.started_at
         at = ticker().at
         events = sent = 0
         try:
@@ -173,7 +197,12 @@ class StreamResponse:
             outcome.bytes_sent += sent
 
     async def _play(
-        self, send: Callable, loop: asyncio.AbstractEventLoop, outcome: StreamOutcome
+        self,
+        send: Callable,
+        loop: asyncio.AbstractEventLoop,
+        outcome: StreamOutcome,
+        delays: Iterator[float],
+        due: float,
     ) -> bool:
         """Send what the fault script says; True when it cut the connection.
 
@@ -182,8 +211,6 @@ class StreamResponse:
         """
         assert self.script is not None
         instant = self.timing.is_instant
-        delays: Iterator[float] = self.timing.delays()
-        due = self.started_at
         gap = self.script.write_gap
         at = ticker().at
         for action in self.script.actions(self.frames):

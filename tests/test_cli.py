@@ -131,3 +131,59 @@ def test_environment_variables_configure_serve(tmp_path: Path) -> None:
     finally:
         process.send_signal(signal.SIGTERM)
         process.wait(timeout=15)
+
+
+def serve_process(*args: str, env: dict[str, str] | None = None) -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "understudy", "serve", "--port", str(port), *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "UNDERSTUDY_SCENARIOS": "", **(env or {})},
+    )
+    url = f"http://127.0.0.1:{port}"
+    wait_healthy(url, process)
+    return process, url
+
+
+@pytest.mark.parametrize(
+    ("args", "env"),
+    [
+        (("--cors-origins", "http://localhost:3000", "https://app.example:8443"), {}),
+        ((), {"UNDERSTUDY_CORS_ORIGINS": "http://localhost:3000, https://app.example:8443"}),
+    ],
+    ids=["flag", "environment"],
+)
+def test_real_origins_with_ports_are_allowed(args: tuple[str, ...], env: dict) -> None:
+    """Origins hold ':', so they must not be split on it: a real origin is allowed, in a
+    preflight and in a simple request, and a fragment of one ('http') is not."""
+    process, url = serve_process(*args, env=env)
+    chat = f"{url}/v1/chat/completions"
+    try:
+        for origin in ("http://localhost:3000", "https://app.example:8443"):
+            preflight = httpx.options(
+                chat,
+                headers={
+                    "Origin": origin,
+                    "Access-Control-Request-Method": "POST",
+                    "Access-Control-Request-Headers": "content-type,authorization",
+                },
+            )
+            assert preflight.status_code == 200, preflight.text
+            assert preflight.headers["access-control-allow-origin"] == origin
+            simple = httpx.post(
+                chat,
+                json={"model": "m", "messages": [{"role": "user", "content": "hi"}]},
+                headers={"Origin": origin},
+            )
+            assert simple.status_code == 200
+            assert simple.headers["access-control-allow-origin"] == origin
+        refused = httpx.options(
+            chat, headers={"Origin": "http", "Access-Control-Request-Method": "POST"}
+        )
+        assert refused.status_code == 400
+        assert "access-control-allow-origin" not in refused.headers
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=15)

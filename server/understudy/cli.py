@@ -44,7 +44,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--log-level", help="uvicorn log level (env UNDERSTUDY_LOG_LEVEL)")
     serve.add_argument(
-        "--cors-origins", nargs="*", help="allowed CORS origins; none disables CORS (default *)"
+        "--cors-origins",
+        nargs="*",
+        metavar="ORIGIN",
+        help="origins allowed to call the model routes from a browser, e.g. "
+        "http://localhost:3000; none disables CORS (env UNDERSTUDY_CORS_ORIGINS, "
+        "comma-separated; default *)",
     )
     serve.add_argument(
         "--journal-size",
@@ -90,7 +95,7 @@ def _export(args: argparse.Namespace) -> None:
         "UNDERSTUDY_CHAOS": args.chaos,
         "UNDERSTUDY_LOG_LEVEL": args.log_level,
         "UNDERSTUDY_CORS_ORIGINS": (
-            os.pathsep.join(args.cors_origins) if args.cors_origins is not None else None
+            ",".join(args.cors_origins) if args.cors_origins is not None else None
         ),
         "UNDERSTUDY_JOURNAL_SIZE": args.journal_size,
         "UNDERSTUDY_API_KEYS": ",".join(args.api_keys) if args.api_keys else None,

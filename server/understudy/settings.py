@@ -56,9 +56,10 @@ class Settings:
         settings.port = int(env.get("UNDERSTUDY_PORT", settings.port))
         settings.scenarios = _env_list("UNDERSTUDY_SCENARIOS") or settings.scenarios
         settings.time_scale = float(env.get("UNDERSTUDY_TIME_SCALE", settings.time_scale))
-        cors_origins = _env_list("UNDERSTUDY_CORS_ORIGINS")
+        cors_origins = env.get("UNDERSTUDY_CORS_ORIGINS")
         if cors_origins is not None:
-            settings.cors_origins = cors_origins
+            # Origins hold ':' (http://localhost:3000), so this list is comma-separated.
+            settings.cors_origins = [o for o in cors_origins.replace(",", " ").split() if o]
         settings.reasoning_field = env.get("UNDERSTUDY_REASONING_FIELD", settings.reasoning_field)
         settings.obfuscation = _env_bool("UNDERSTUDY_OBFUSCATION", settings.obfuscation)
         settings.max_body_bytes = int(env.get("UNDERSTUDY_MAX_BODY_BYTES", settings.max_body_bytes))

@@ -149,9 +149,7 @@ class StreamResponse:
         except asyncio.CancelledError:
             pass  # the client left; __call__ records it
 
-    async def _first_event(
-        self, loop: asyncio.AbstractEventLoop
-    ) -> tuple[Iterator[float], float]:
+    async def _first_event(self, loop: asyncio.AbstractEventLoop) -> tuple[Iterator[float], float]:
         """Wait until the first event is due: the token delays left, and the deadline so far.
 
         A real server sends nothing until generation starts, then the events that open the

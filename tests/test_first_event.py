@@ -7,6 +7,7 @@ these are bounds, not benchmarks.
 """
 
 import re
+from itertools import pairwise
 import time
 
 import httpx
@@ -61,7 +62,7 @@ def test_the_first_event_arrives_at_ttft_and_the_headers_at_once(serve, api: str
     assert tokens[0] - first_at < 0.015
     # ...and the tokens after it keep the inter-token latency: no gap is shortened, and
     # the last one is on schedule (a token never waits a whole TTFT).
-    gaps = [later - earlier for earlier, later in zip(tokens, tokens[1:], strict=False)]
+    gaps = [later - earlier for earlier, later in pairwise(tokens)]
     assert min(gaps) >= ITL - 0.005
     assert tokens[-1] >= TTFT + 11 * ITL - 0.005
     assert tokens[-1] < TTFT + 11 * ITL + 0.150

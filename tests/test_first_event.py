@@ -7,8 +7,8 @@ these are bounds, not benchmarks.
 """
 
 import re
-from itertools import pairwise
 import time
+from itertools import pairwise
 
 import httpx
 import pytest

@@ -40,6 +40,8 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("scenarios", ("understudy.scenarios",)),
     # 6: the reply plan: everything a renderer and the writer need for one request.
     ("plan", ("understudy.plan",)),
+    # 6b: the simulated inference engine: slots, queue, load-driven pace, vLLM metrics.
+    ("engine", ("understudy.engine",)),
     # 7: the request journal and the Prometheus metrics.
     ("record", ("understudy.record",)),
     # 8: the server's mutable state: catalog, counters, stored responses, journal, metrics.

@@ -90,7 +90,10 @@ def _routes(state: ServerState) -> list[BaseRoute]:
         )
 
     async def metrics(request: Request) -> Response:
-        return Response(state.metrics.render(), media_type=METRICS_CONTENT_TYPE)
+        text = state.metrics.render()
+        if state.engine is not None:
+            text += state.engine.render_metrics()
+        return Response(text, media_type=METRICS_CONTENT_TYPE)
 
     v1: list[tuple[str, str, Handler]] = [
         ("GET", "/v1/models", routes.list_models),

@@ -7,6 +7,7 @@ import sys
 from collections.abc import Sequence
 
 from understudy._version import __version__
+from understudy.engine import load_profile
 from understudy.faults.chaos import load_chaos
 from understudy.scenarios import ScenarioError, load_paths
 from understudy.scenarios.catalog import Catalog
@@ -41,6 +42,12 @@ def _parser() -> argparse.ArgumentParser:
         metavar="PROFILE",
         help="server-wide chaos for replies that script no fault: flaky, errors, framing, or "
         "a YAML file (env UNDERSTUDY_CHAOS; docs/faults.md)",
+    )
+    serve.add_argument(
+        "--engine",
+        metavar="PROFILE",
+        help="simulate an inference server whose latency grows with load: small, large, or "
+        "a YAML file (env UNDERSTUDY_ENGINE; docs/engine.md)",
     )
     serve.add_argument("--log-level", help="uvicorn log level (env UNDERSTUDY_LOG_LEVEL)")
     serve.add_argument(
@@ -93,6 +100,7 @@ def _export(args: argparse.Namespace) -> None:
         "UNDERSTUDY_TIME_SCALE": args.time_scale,
         "UNDERSTUDY_WORKERS": args.workers,
         "UNDERSTUDY_CHAOS": args.chaos,
+        "UNDERSTUDY_ENGINE": args.engine,
         "UNDERSTUDY_LOG_LEVEL": args.log_level,
         "UNDERSTUDY_CORS_ORIGINS": (
             ",".join(args.cors_origins) if args.cors_origins is not None else None
@@ -115,6 +123,7 @@ def serve(args: argparse.Namespace) -> int:
     try:
         Catalog(load_paths(settings.scenarios))
         load_chaos(settings.chaos)
+        load_profile(settings.engine)
     except ScenarioError as exc:
         print(f"understudy: invalid scenarios:\n{exc}", file=sys.stderr)
         return 2

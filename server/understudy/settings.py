@@ -47,6 +47,8 @@ class Settings:
     api_keys: list[str] = field(default_factory=list)
     admin_token: str | None = None
     reload: bool = True
+    engine: str | None = None
+    """Simulated inference engine: a bundled profile (small, large) or a YAML file."""
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -74,4 +76,5 @@ class Settings:
         settings.api_keys = [key.strip() for key in api_keys.split(",") if key.strip()]
         settings.admin_token = env.get("UNDERSTUDY_ADMIN_TOKEN") or None
         settings.reload = _env_bool("UNDERSTUDY_RELOAD", settings.reload)
+        settings.engine = env.get("UNDERSTUDY_ENGINE") or settings.engine
         return settings

@@ -14,14 +14,16 @@ from starlette.responses import Response
 
 from understudy.core.errors import ApiError
 from understudy.core.request import NAMESPACE_HEADER, NeutralRequest
+from understudy.engine import Engine, Slot
 from understudy.http import keys
 from understudy.http.body import parse_json
 from understudy.http.responses import error_response
-from understudy.plan import build_plan
+from understudy.plan import ReplyPlan, build_plan
 from understudy.providers import ApiModule
+from understudy.record.journal import Call
 from understudy.state import ServerState
 from understudy.stream.frames import SSE_HEADERS
-from understudy.stream.writer import CutResponse, StreamResponse
+from understudy.stream.writer import CutResponse, StreamOutcome, StreamResponse
 
 
 def _continue(api: ApiModule, request: NeutralRequest, state: ServerState, namespace: str) -> None:
@@ -57,25 +59,80 @@ async def handle(api: ApiModule, request: Request, state: ServerState) -> Any:
             call.fault, call.fault_kinds = faults.label, faults.kinds
             if faults.error is not None:
                 raise faults.error
+        slot = None
+        if state.engine is not None:
+            slot = await _admit(state.engine, plan, started_at)
     except ApiError as error:
         call.error = error.message
         call.near_misses = getattr(error, "near_misses", None)
         state.record(call, error.status)
         return error_response(provider, error, request_id)
 
-    id_header = (provider.request_id_header.encode(), request_id.encode())
-    if neutral.stream:
+    if slot is None:
+        return await _answer(api, request, state, plan, call, started_at)
+    try:
+        response = await _answer(api, request, state, plan, call, started_at, slot)
+    except BaseException:
+        slot.release(loop.time(), 0, 0, None)
+        raise
+    if not isinstance(response, StreamResponse):
+        _release(slot, plan, None, loop.time())
+    return response
+
+
+async def _admit(engine: Engine, plan: ReplyPlan, arrived_at: float) -> Slot:
+    """Wait for an engine slot; the reply is then paced by the engine unless its scenario
+    sets a pace, and the time queued counts toward its time to first token."""
+    slot = await engine.admit(plan.request.api, plan.request.model, arrived_at)
+    if plan.timed:
+        plan.timing = engine.paced(plan.timing, slot)
+    else:
+        plan.timing = engine.timing(slot, plan.reply.usage.input_tokens)
+    return slot
+
+
+def _release(slot: Slot, plan: ReplyPlan, outcome: StreamOutcome | None, now: float) -> None:
+    tokens = plan.reply.usage.output_tokens
+    if outcome is None:
+        slot.release(now, plan.reply.usage.input_tokens, tokens, plan.timing.ttft)
+    else:
+        ttft = outcome.ttft if outcome.first_token_at is not None else None
+        sent = tokens if outcome.completed else max(outcome.events_sent - 1, 0)
+        slot.release(outcome.finished_at, plan.reply.usage.input_tokens, sent, ttft)
+
+
+async def _answer(
+    api: ApiModule,
+    request: Request,
+    state: ServerState,
+    plan: ReplyPlan,
+    call: Call,
+    started_at: float,
+    slot: Slot | None = None,
+) -> Any:
+    """The reply itself: a paced stream, or a JSON body once it would be generated."""
+    loop = asyncio.get_running_loop()
+    provider, faults, namespace = api.provider, plan.faults, call.namespace
+    id_header = (provider.request_id_header.encode(), plan.request_id.encode())
+    if plan.request.stream:
         call.stream = True
         state.metrics.stream_opened(api.name)
         stream = api.render_stream(plan)
         if stream.stored is not None:
             state.responses.put(namespace, stream.stored)
+        on_close = partial(state.record, call, 200)
+        if slot is not None:
+
+            def on_close(outcome: StreamOutcome) -> None:
+                state.record(call, 200, outcome)
+                _release(slot, plan, outcome, outcome.finished_at)
+
         return StreamResponse(
             stream.frames(),
             headers=[*SSE_HEADERS, id_header],
             timing=plan.timing,
             started_at=started_at,
-            on_close=partial(state.record, call, 200),
+            on_close=on_close,
             script=None if faults is None else faults.script(stream),
         )
 
@@ -96,7 +153,7 @@ async def handle(api: ApiModule, request: Request, state: ServerState) -> Any:
         if keep is not None:
             state.record(call, 200)
             return CutResponse(body, keep, [id_header])
-    headers = {provider.request_id_header: request_id}
+    headers = {provider.request_id_header: plan.request_id}
     response = Response(body, media_type="application/json", headers=headers)
     state.record(call, 200)
     return response

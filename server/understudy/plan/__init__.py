@@ -29,6 +29,9 @@ class ReplyPlan:
     settings: Settings
     faults: FaultPlan | None = None
     """What goes wrong with this reply (``understudy.faults``); None almost always."""
+    timed: bool = True
+    """The scenario sets its own pace (``ttft_ms``, ``itl_ms`` or ``tokens_per_second``);
+    otherwise a simulated engine may pace it."""
 
 
 def build_plan(
@@ -54,5 +57,9 @@ def build_plan(
         settings=settings,
         faults=plan_faults(
             request, selection, timing.waits, delivery.seed, settings.time_scale, chaos
+        ),
+        timed=any(
+            value is not None
+            for value in (delivery.ttft_ms, delivery.itl_ms, delivery.tokens_per_second)
         ),
     )

@@ -4,6 +4,7 @@ and the control plane's runtime scenarios, request journal and metrics."""
 import asyncio
 from dataclasses import dataclass, field
 
+from understudy.engine import Engine, load_profile
 from understudy.faults.chaos import Chaos, load_chaos
 from understudy.record.journal import Call, Journal
 from understudy.record.metrics import Metrics
@@ -26,6 +27,8 @@ class ServerState:
     metrics: Metrics = field(default_factory=Metrics)
     chaos: Chaos | None = None
     """The server-wide chaos profile (``--chaos``), for replies that script no fault."""
+    engine: Engine | None = None
+    """The simulated inference engine (``--engine``): slots, queue and load-driven pace."""
 
     @classmethod
     def load(cls, settings: Settings) -> "ServerState":
@@ -36,6 +39,7 @@ class ServerState:
             responses=ResponseStore(settings.response_store_size),
             journal=Journal(settings.journal_size),
             chaos=load_chaos(settings.chaos),
+            engine=_engine(settings),
         )
 
     def record(self, call: Call, status: int, outcome: StreamOutcome | None = None) -> None:
@@ -51,3 +55,8 @@ class ServerState:
         self.counters.reset(namespace)
         self.responses.clear(namespace)
         return scenarios, self.journal.clear(namespace)
+
+
+def _engine(settings: Settings) -> Engine | None:
+    profile = load_profile(settings.engine)
+    return None if profile is None else Engine(profile, settings.time_scale)

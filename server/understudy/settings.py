@@ -47,6 +47,9 @@ class Settings:
     api_keys: list[str] = field(default_factory=list)
     admin_token: str | None = None
     reload: bool = True
+    # Anthropic message threads
+    thread_idle_seconds: float = 300.0
+    """A message thread left this long without a request is forgotten (Anthropic: 5 min)."""
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -73,4 +76,8 @@ class Settings:
         settings.api_keys = [key.strip() for key in api_keys.split(",") if key.strip()]
         settings.admin_token = env.get("UNDERSTUDY_ADMIN_TOKEN") or None
         settings.reload = _env_bool("UNDERSTUDY_RELOAD", settings.reload)
+        # Anthropic message threads
+        settings.thread_idle_seconds = float(
+            env.get("UNDERSTUDY_THREAD_IDLE_SECONDS", settings.thread_idle_seconds)
+        )
         return settings

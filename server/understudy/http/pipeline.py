@@ -5,7 +5,6 @@ Everything here is shared; only the ``ApiModule`` passed in knows the wire forma
 """
 
 import asyncio
-from functools import partial
 from typing import Any
 
 import orjson
@@ -13,23 +12,16 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from understudy.core.errors import ApiError
-from understudy.core.request import NAMESPACE_HEADER, NeutralRequest
+from understudy.core.request import NAMESPACE_HEADER
 from understudy.http import keys
 from understudy.http.body import parse_json
+from understudy.http.kept import Kept
 from understudy.http.responses import error_response
 from understudy.plan import build_plan
 from understudy.providers import ApiModule
 from understudy.state import ServerState
 from understudy.stream.frames import SSE_HEADERS
-from understudy.stream.writer import CutResponse, StreamResponse
-
-
-def _continue(api: ApiModule, request: NeutralRequest, state: ServerState, namespace: str) -> None:
-    """Put the kept conversation a request continues before its own turns."""
-    previous = state.responses.get(namespace, request.continues or "")
-    if previous is None:
-        raise api.continuation_not_found(request.continues or "")
-    request.messages = [*previous.conversation, *request.messages]
+from understudy.stream.writer import CutResponse, StreamOutcome, StreamResponse
 
 
 async def handle(api: ApiModule, request: Request, state: ServerState) -> Any:
@@ -41,13 +33,14 @@ async def handle(api: ApiModule, request: Request, state: ServerState) -> Any:
     settings = state.settings
     namespace = request.headers.get(NAMESPACE_HEADER, "")
     call = state.journal.begin(api.name, request.scope, namespace, request_id, started_at)
+    kept = Kept(api, state, namespace, call)
     try:
         if settings.api_keys:
             keys.check_key(provider, request.headers, settings.api_keys)
         body = await parse_json(provider, request, settings.max_body_bytes, call)
         neutral = api.parse(body, request.headers)
         if neutral.continues is not None:
-            _continue(api, neutral, state, namespace)
+            kept.resume(neutral)
         catalog = state.runtime.catalog_for(namespace, state.catalog)
         selection = catalog.select(neutral, state.counters, namespace)
         call.scenario, call.reply_index = selection.scenario.name, selection.reply_index
@@ -58,6 +51,7 @@ async def handle(api: ApiModule, request: Request, state: ServerState) -> Any:
             if faults.error is not None:
                 raise faults.error
     except ApiError as error:
+        kept.end(answered=False)
         call.error = error.message
         call.near_misses = getattr(error, "near_misses", None)
         state.record(call, error.status)
@@ -68,14 +62,18 @@ async def handle(api: ApiModule, request: Request, state: ServerState) -> Any:
         call.stream = True
         state.metrics.stream_opened(api.name)
         stream = api.render_stream(plan)
-        if stream.stored is not None:
-            state.responses.put(namespace, stream.stored)
+        kept.keep(stream.stored)
+
+        def closed(outcome: StreamOutcome) -> None:
+            kept.stream_closed(stream.stored, outcome)
+            state.record(call, 200, outcome)
+
         return StreamResponse(
             stream.frames(),
             headers=[*SSE_HEADERS, id_header],
             timing=plan.timing,
             started_at=started_at,
-            on_close=partial(state.record, call, 200),
+            on_close=closed,
             script=None if faults is None else faults.script(stream),
         )
 
@@ -84,11 +82,14 @@ async def handle(api: ApiModule, request: Request, state: ServerState) -> Any:
     tokens += sum(len(tool.fragments) + 1 for tool in reply.tool_calls)
     wait = started_at + plan.timing.total(tokens) - loop.time()
     if wait > 0:
-        await asyncio.sleep(wait)
+        try:
+            await asyncio.sleep(wait)
+        except BaseException:  # cancelled (shutdown) before the reply was made
+            kept.end(answered=False)
+            raise
     rendered = api.render_body(plan)
-    stored = api.stored(plan, rendered)
-    if stored is not None:
-        state.responses.put(namespace, stored)
+    kept.keep(api.stored(plan, rendered))
+    kept.end(answered=True)
     body = orjson.dumps(rendered)
     if faults is not None:
         await faults.hold(request)

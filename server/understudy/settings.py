@@ -49,6 +49,9 @@ class Settings:
     reload: bool = True
     engine: str | None = None
     """Simulated inference engine: a bundled profile (small, large) or a YAML file."""
+    # Anthropic message threads
+    thread_idle_seconds: float = 300.0
+    """A message thread left this long without a request is forgotten (Anthropic: 5 min)."""
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -77,4 +80,8 @@ class Settings:
         settings.admin_token = env.get("UNDERSTUDY_ADMIN_TOKEN") or None
         settings.reload = _env_bool("UNDERSTUDY_RELOAD", settings.reload)
         settings.engine = env.get("UNDERSTUDY_ENGINE") or settings.engine
+        # Anthropic message threads
+        settings.thread_idle_seconds = float(
+            env.get("UNDERSTUDY_THREAD_IDLE_SECONDS", settings.thread_idle_seconds)
+        )
         return settings

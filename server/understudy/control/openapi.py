@@ -83,6 +83,10 @@ _ENTRY = {
             "description": "How many events had been sent when the client left.",
         },
         "fault": {"type": ["string", "null"], "description": "The fault injected, if any."},
+        "thread_id": {
+            "type": ["string", "null"],
+            "description": "The Anthropic message thread: the id of its first reply.",
+        },
         "ttft_ms": {"type": ["number", "null"]},
         "duration_ms": {"type": "number"},
     },

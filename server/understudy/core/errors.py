@@ -6,6 +6,7 @@ error ``type`` for the status when the error does not name one.
 """
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from understudy.core.ratelimits import RateLimits
 
@@ -23,6 +24,9 @@ class ApiError(Exception):
     headers: dict[str, str] = field(default_factory=dict)
     rate_limits: RateLimits | None = None
     """Rate-limit state to report in the provider's own header family."""
+    details: dict[str, Any] | None = None
+    """Machine-readable detail a provider sends with the error (Anthropic's
+    ``error.details``, whose ``error_code`` the SDKs map to typed errors)."""
 
     def __post_init__(self) -> None:
         super().__init__(self.message)

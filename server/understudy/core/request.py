@@ -45,7 +45,10 @@ class NeutralRequest:
     max_tokens: int | None = None
     stop: tuple[str, ...] = ()
     continues: str | None = None
-    """The id of a kept reply this request continues (``previous_response_id``)."""
+    """The id of a kept reply this request continues (``previous_response_id``, a
+    thread's ``previous_message_id``)."""
+    thread_id: str | None = None
+    """The thread a continuation belongs to: the id of the thread's first reply."""
     headers: Mapping[str, str] = field(default_factory=dict)
     body: dict[str, Any] = field(default_factory=dict)
 

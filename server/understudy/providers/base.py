@@ -44,6 +44,11 @@ class Stored:
     id: str
     response: dict[str, Any]
     conversation: list[Message]
+    system: str = ""
+    tools: tuple[str, ...] = ()
+    """The system prompt and tools a continuation inherits (a thread's)."""
+    thread_id: str | None = None
+    """The thread this reply belongs to: the id of the thread's first reply."""
 
 
 class Provider(ABC):
@@ -126,6 +131,9 @@ class ApiModule(ABC):
     provider: Provider
     presets: Mapping[str, Preset] = {}
     """Preset errors this API words differently from the rest of its provider."""
+    threads: bool = False
+    """Kept replies are the turns of threads: each can be continued once, and a thread
+    left idle for ``thread_idle_seconds`` is forgotten (Anthropic's message threads)."""
 
     def new_request_id(self) -> str:
         return self.provider.new_request_id()
@@ -149,6 +157,15 @@ class ApiModule(ABC):
         """What to keep of a non-streaming reply for a follow-up request; None: nothing."""
         return None
 
+    def resume(self, request: NeutralRequest, kept: Stored) -> None:
+        """Make ``request`` continue ``kept``: its turns follow the kept conversation."""
+        request.messages = [*kept.conversation, *request.messages]
+
     def continuation_not_found(self, reference: str) -> ApiError:
         """The error for a request that continues a reply the server does not hold."""
         return ApiError(404, f"Unknown reference '{reference}'.")
+
+    def continuation_taken(self, reference: str, in_flight: bool) -> ApiError:
+        """The error for continuing a thread's reply a second time (``in_flight``: while
+        the first continuation is still being answered)."""
+        return ApiError(400, f"'{reference}' has already been continued.")

@@ -76,6 +76,8 @@ class Call:
     fault: str | None = None
     fault_kinds: tuple[str, ...] = ()
     finished_at: float = 0.0
+    thread_id: str | None = None
+    """The Anthropic message thread of this request: the id of the thread's first reply."""
 
     def keep_raw_body(self, raw: bytes) -> None:
         """Keep the start of a body that is not JSON."""
@@ -133,6 +135,7 @@ class Call:
             "disconnected": False,
             "disconnected_after_event": None,
             "fault": self.fault,
+            "thread_id": self.thread_id,
             "ttft_ms": None,
             "duration_ms": _ms(self.finished_at - self.started_at),
         }

@@ -4,7 +4,9 @@ Every stream event is ``event: <type>`` + ``data: <json>`` with the JSON's ``typ
 equal to the event name. Blocks go strictly in order (thinking, text, tool uses), each
 ``content_block_start`` → deltas → ``content_block_stop`` with ``index`` counting from 0.
 Delta events are built from a pre-encoded head and tail around the piece of text, so a
-token costs one ``orjson.dumps`` of that text.
+token costs one ``orjson.dumps`` of that text. A request with ``thread`` (message
+threads, see ``threads``) names the reply it continues in ``NeutralRequest.continues``;
+the HTTP layer keeps what ``stored`` (or the stream's ``stored``) gives.
 """
 
 import base64
@@ -18,9 +20,10 @@ from understudy.core import ids
 from understudy.core.errors import ApiError
 from understudy.core.reply import Reply, Usage
 from understudy.core.request import Message, NeutralRequest
+from understudy.providers.anthropic import threads
 from understudy.providers.anthropic.provider import ANTHROPIC, error_object
 from understudy.providers.anthropic.request import validate_count_tokens, validate_messages
-from understudy.providers.base import ApiModule, EventStream
+from understudy.providers.base import ApiModule, EventStream, Stored
 from understudy.stream.frames import Frame
 
 if TYPE_CHECKING:
@@ -107,9 +110,14 @@ def neutral_request(
         stream=bool(checked.get("stream")),
         max_tokens=checked.get("max_tokens"),
         stop=tuple(checked.get("stop_sequences") or ()),
+        continues=_previous_message_id(checked.get("thread")),
         headers=headers,
         body=body,
     )
+
+
+def _previous_message_id(thread: Mapping[str, Any] | None) -> str | None:
+    return thread["previous_message_id"] if thread and thread["type"] == "continue" else None
 
 
 def _tool_input(arguments: str) -> dict[str, Any]:
@@ -119,9 +127,12 @@ def _tool_input(arguments: str) -> dict[str, Any]:
 class MessagesApi(ApiModule):
     name = "messages"
     provider = ANTHROPIC
+    threads = True
 
     def parse(self, body: Any, headers: Mapping[str, str]) -> NeutralRequest:
-        return neutral_request(validate_messages(body), body, headers)
+        request = neutral_request(validate_messages(body), body, headers)
+        threads.check_supported(body)
+        return request
 
     def render_body(self, plan: "ReplyPlan") -> dict[str, Any]:
         reply = plan.reply
@@ -159,6 +170,18 @@ class MessagesApi(ApiModule):
     def render_stream(self, plan: "ReplyPlan") -> "MessageStream":
         return MessageStream(plan)
 
+    def stored(self, plan: "ReplyPlan", body: dict[str, Any]) -> Stored | None:
+        return threads.kept_turn(plan, body["id"])
+
+    def resume(self, request: NeutralRequest, kept: Stored) -> None:
+        threads.resume(request, kept)
+
+    def continuation_not_found(self, reference: str) -> ApiError:
+        return threads.not_found(reference)
+
+    def continuation_taken(self, reference: str, in_flight: bool) -> ApiError:
+        return threads.taken(reference, in_flight)
+
 
 def _event(name: bytes, payload: bytes) -> bytes:
     return b"event: " + name + b"\ndata: " + payload + b"\n\n"
@@ -187,6 +210,7 @@ class MessageStream(EventStream):
     def __init__(self, plan: "ReplyPlan") -> None:
         self.plan = plan
         self.message_id = ids.anthropic_message_id()
+        self.stored = threads.kept_turn(plan, self.message_id)
 
     def _message_start(self, reply: Reply) -> bytes:
         message = {

@@ -58,11 +58,10 @@ PRESETS: dict[str, Preset] = {
 def error_object(error: ApiError, request_id: str) -> dict[str, Any]:
     """Anthropic's error envelope, before a stream or inside one."""
     error_type = error.type or ANTHROPIC.error_type(error.status)
-    return {
-        "type": "error",
-        "error": {"type": error_type, "message": error.message},
-        "request_id": request_id,
-    }
+    body: dict[str, Any] = {"type": error_type, "message": error.message}
+    if error.details is not None:
+        body["details"] = error.details
+    return {"type": "error", "error": body, "request_id": request_id}
 
 
 def ratelimit_headers(limits: RateLimits, now: datetime | None = None) -> dict[str, str]:

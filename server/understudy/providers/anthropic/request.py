@@ -192,6 +192,18 @@ Thinking = Annotated[
 ]
 
 
+class ThreadCreate(TypedDict):
+    type: Literal["create"]
+
+
+class ThreadContinue(TypedDict):
+    type: Literal["continue"]
+    previous_message_id: str
+
+
+Thread = Annotated[ThreadCreate | ThreadContinue, Field(discriminator="type")]
+
+
 class Metadata(TypedDict, total=False):
     user_id: str | None
 
@@ -216,6 +228,7 @@ class MessagesBody(CountTokensBody, total=False):
     top_k: Annotated[int, Field(ge=0)]
     metadata: Metadata
     service_tier: Literal["auto", "standard_only"]
+    thread: Thread | None
 
 
 _MESSAGES = TypeAdapter(MessagesBody)
@@ -238,7 +251,9 @@ def _validate(adapter: TypeAdapter, body: Any) -> dict[str, Any]:
         checked = adapter.validate_python(body)
     except ValidationError as error:
         raise _first_error(error) from None
-    if not checked["messages"]:
+    thread = checked.get("thread")
+    # A thread's continue may send no message: the server resumes a paused turn.
+    if not checked["messages"] and not (thread and thread["type"] == "continue"):
         raise ApiError(400, "messages: at least one message is required")
     for index, tool in enumerate(checked.get("tools") or ()):
         if tool.get("type") in (None, "custom") and "name" not in tool:

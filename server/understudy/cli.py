@@ -65,6 +65,15 @@ def _parser() -> argparse.ArgumentParser:
         "(env UNDERSTUDY_ADMIN_TOKEN)",
     )
     serve.add_argument(
+        "--allowed-host",
+        action="append",
+        dest="allowed_hosts",
+        metavar="NAME",
+        help="also answer requests for this Host name (a compose service name, say); "
+        "'*' answers any; repeat for several (env UNDERSTUDY_ALLOWED_HOSTS, comma-separated; "
+        "default: loopback names and IP addresses only)",
+    )
+    serve.add_argument(
         "--no-reload",
         dest="reload",
         action="store_false",
@@ -96,6 +105,7 @@ def _export(args: argparse.Namespace) -> None:
         "UNDERSTUDY_API_KEYS": ",".join(args.api_keys) if args.api_keys else None,
         "UNDERSTUDY_ADMIN_TOKEN": args.admin_token,
         "UNDERSTUDY_RELOAD": None if args.reload is None else "0",
+        "UNDERSTUDY_ALLOWED_HOSTS": ",".join(args.allowed_hosts) if args.allowed_hosts else None,
     }
     for name, value in values.items():
         if value is not None:

@@ -47,6 +47,9 @@ class Settings:
     api_keys: list[str] = field(default_factory=list)
     admin_token: str | None = None
     reload: bool = True
+    # Control plane (sec-control): host names the server answers besides loopback names
+    # and IP addresses; "*" answers any Host (DNS rebinding protection off).
+    allowed_hosts: list[str] = field(default_factory=list)
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -73,4 +76,7 @@ class Settings:
         settings.api_keys = [key.strip() for key in api_keys.split(",") if key.strip()]
         settings.admin_token = env.get("UNDERSTUDY_ADMIN_TOKEN") or None
         settings.reload = _env_bool("UNDERSTUDY_RELOAD", settings.reload)
+        # Control plane (sec-control).
+        allowed_hosts = env.get("UNDERSTUDY_ALLOWED_HOSTS", "")
+        settings.allowed_hosts = [h.strip() for h in allowed_hosts.split(",") if h.strip()]
         return settings

@@ -10,6 +10,7 @@ a bounded deque: the oldest entries fall off once ``journal_size`` is reached.
 
 import asyncio
 import itertools
+import re
 import time
 from collections import deque
 from collections.abc import Iterable, Iterator
@@ -17,22 +18,48 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import unquote_plus
 
 from understudy.stream.writer import StreamOutcome
 
 REDACTED = "[redacted]"
-SECRET_HEADERS = frozenset({"authorization", "proxy-authorization", "x-api-key", "api-key"})
+SECRET_NAME = re.compile(r"key|token|secret|auth|passw(or)?d|cookie|credential|signature|^sig$")
+"""What names a credential, in a header or query parameter name (lowercased): so
+``authorization``, ``cookie``/``set-cookie``, ``x-api-key``, ``x-goog-api-key``,
+``anthropic-api-key``, ``x-auth-token``, ``?api_key=``, ``?key=``, ``?access_token=``,
+``?sig=``."""
+NOT_SECRET = frozenset({"idempotency-key", "keep-alive"})
+"""Names the pattern catches that carry no secret and that tests look at."""
 RAW_BODY_LIMIT = 8192
 WATCH_BACKLOG = 1000
 """Bytes of a body that is not JSON kept for the journal."""
 
 
+def is_secret(name: str) -> bool:
+    """Whether a header or query parameter of this (lowercased) name holds a credential."""
+    return name not in NOT_SECRET and SECRET_NAME.search(name) is not None
+
+
 def redact(name: str, value: str) -> str:
     """Hide a credential, keeping an ``Authorization`` scheme (``Bearer [redacted]``)."""
-    if name not in SECRET_HEADERS:
+    if not is_secret(name):
         return value
     scheme, _, rest = value.partition(" ")
     return f"{scheme} {REDACTED}" if rest and name.endswith("authorization") else REDACTED
+
+
+def redact_query(query: str) -> str:
+    """A query string with the values of credential parameters hidden; the rest kept as
+    sent."""
+    if not query:
+        return query
+    parts = []
+    for part in query.split("&"):
+        name, equals, _value = part.partition("=")
+        if equals and is_secret(unquote_plus(name).lower()):
+            part = f"{name}={REDACTED}"
+        parts.append(part)
+    return "&".join(parts)
 
 
 def iso_time(timestamp: float) -> str:
@@ -117,7 +144,7 @@ class Call:
             "api": self.api,
             "method": self.method,
             "path": self.path,
-            "query": self.query.decode("latin-1"),
+            "query": redact_query(self.query.decode("latin-1")),
             "headers": self.header_dict(),
             "body": self.body_value(),
             "namespace": self.namespace,

@@ -3,6 +3,7 @@
 import argparse
 import json
 import os
+import signal
 import sys
 from collections.abc import Sequence
 
@@ -112,9 +113,18 @@ def _export(args: argparse.Namespace) -> None:
             os.environ[name] = str(value)
 
 
+def _stop_cleanly(signum: int, frame: object) -> None:
+    raise SystemExit(0)
+
+
 def serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    # uvicorn drains on SIGTERM, then raises the signal again for the handler that was
+    # there before it: the default one would end a drained server with status 143 (on a
+    # plain host; PID 1 in a container ignores it). This one makes it exit 0, before
+    # start-up as well.
+    signal.signal(signal.SIGTERM, _stop_cleanly)
     _export(args)
     settings = Settings.from_env()
     try:

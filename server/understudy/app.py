@@ -96,7 +96,13 @@ def _routes(state: ServerState) -> list[BaseRoute]:
 
     async def health(request: Request) -> JSONResponse:
         return JSONResponse(
-            {"status": "ok", "version": __version__, "scenarios": len(state.catalog.scenarios)}
+            {
+                "status": "ok",
+                "version": __version__,
+                "scenarios": len(state.catalog.scenarios),
+                "instance_id": state.instance.id,
+                "started_at": state.instance.started_at_iso,
+            }
         )
 
     async def metrics(request: Request) -> Response:

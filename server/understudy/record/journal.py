@@ -11,11 +11,12 @@ a bounded deque: the oldest entries fall off once ``journal_size`` is reached.
 import asyncio
 import itertools
 import re
+import secrets
 import time
 from collections import deque
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import unquote_plus
@@ -62,6 +63,19 @@ def redact_query(query: str) -> str:
     return "&".join(parts)
 
 
+@dataclass(frozen=True, slots=True)
+class Instance:
+    """One running server: a restart (new state, empty journal) gets a new one, so a
+    test can tell from ``/health`` or a journal entry that the server restarted."""
+
+    id: str = field(default_factory=lambda: secrets.token_hex(8))
+    started_at: float = field(default_factory=time.time)
+
+    @property
+    def started_at_iso(self) -> str:
+        return iso_time(self.started_at)
+
+
 def iso_time(timestamp: float) -> str:
     moment = datetime.fromtimestamp(timestamp, UTC)
     return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
@@ -103,6 +117,7 @@ class Call:
     fault: str | None = None
     fault_kinds: tuple[str, ...] = ()
     finished_at: float = 0.0
+    instance: Instance | None = None
 
     def keep_raw_body(self, raw: bytes) -> None:
         """Keep the start of a body that is not JSON."""
@@ -162,6 +177,8 @@ class Call:
             "fault": self.fault,
             "ttft_ms": None,
             "duration_ms": _ms(self.finished_at - self.started_at),
+            "instance_id": None if self.instance is None else self.instance.id,
+            "server_started_at": None if self.instance is None else self.instance.started_at_iso,
         }
         if outcome is not None:
             entry["events_sent"] = outcome.events_sent
@@ -193,6 +210,7 @@ class Journal:
         self._calls: deque[Call] = deque(maxlen=self.size)
         self._ids = itertools.count(1)
         self._watchers: set[asyncio.Queue[Call]] = set()
+        self.instance = Instance()
 
     def begin(
         self, api: str, scope: dict[str, Any], namespace: str, request_id: str, started_at: float
@@ -209,6 +227,7 @@ class Journal:
             headers=scope["headers"],
             namespace=namespace,
             started_at=started_at,
+            instance=self.instance,
         )
 
     def append(self, call: Call) -> None:

@@ -5,7 +5,7 @@ import asyncio
 from dataclasses import dataclass, field
 
 from understudy.faults.chaos import Chaos, load_chaos
-from understudy.record.journal import Call, Journal
+from understudy.record.journal import Call, Instance, Journal
 from understudy.record.metrics import Metrics
 from understudy.scenarios import Catalog, load_paths
 from understudy.scenarios.catalog import Counters
@@ -37,6 +37,11 @@ class ServerState:
             journal=Journal(settings.journal_size),
             chaos=load_chaos(settings.chaos),
         )
+
+    @property
+    def instance(self) -> Instance:
+        """This server: its id and start time (a new state is a new instance)."""
+        return self.journal.instance
 
     def record(self, call: Call, status: int, outcome: StreamOutcome | None = None) -> None:
         """A model request completed: journal it and count it."""

@@ -34,8 +34,11 @@ BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 _DEFAULT_PORTS = {"http": "80", "https": "443"}
 
 
+_UNDER = tuple(prefix + "/" for prefix in CONTROL_PREFIXES)
+
+
 def is_control_plane(path: str) -> bool:
-    return any(path == prefix or path.startswith(prefix + "/") for prefix in CONTROL_PREFIXES)
+    return path.startswith(_UNDER) or path in CONTROL_PREFIXES
 
 
 def _origin(scheme: str, authority: str) -> str:

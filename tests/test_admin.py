@@ -164,7 +164,11 @@ def test_bad_json_scenario_names_the_field(serve: ServerFactory) -> None:
 )
 def test_other_refusals(serve: ServerFactory, body: str, problem: str) -> None:
     base_url = serve(ECHO)
-    response = httpx.post(f"{base_url}{ADMIN}/scenarios", content=body)
+    response = httpx.post(
+        f"{base_url}{ADMIN}/scenarios",
+        content=body,
+        headers={"content-type": "application/yaml"},
+    )
     assert response.status_code == 400
     assert problem in response.json()["error"]["message"]
 

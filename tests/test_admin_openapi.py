@@ -29,7 +29,8 @@ def app() -> Starlette:
 
 @pytest.fixture(scope="module")
 def client(app: Starlette) -> Iterator[TestClient]:
-    with TestClient(app) as client:
+    # Not TestClient's default Host, "testserver": the server answers loopback names.
+    with TestClient(app, base_url="http://localhost") as client:
         yield client
 
 

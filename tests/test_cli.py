@@ -100,8 +100,8 @@ def test_serve_starts_answers_and_stops_on_sigterm(command: str, tmp_path: Path)
     finally:
         process.send_signal(signal.SIGTERM)
         process.wait(timeout=15)
-    # uvicorn re-raises SIGTERM after a clean shutdown on a plain host.
-    assert process.returncode in (0, -signal.SIGTERM)
+    # A drained server exits 0 on a plain host too, not with uvicorn's re-raised SIGTERM.
+    assert process.returncode == 0, process.stderr.read() if process.stderr else ""
 
 
 def test_environment_variables_configure_serve(tmp_path: Path) -> None:

@@ -44,7 +44,6 @@ def test_two_slots_serve_six_streams_in_three_waves(serve, tmp_path: Path) -> No
     url = serve(SCENARIO, engine=engine)
     stream_times(url, CHAT, [None], 0)  # a first request warms the server up
     results: list = [None] * 6
-    started = time.monotonic()
     threads = [
         threading.Thread(target=stream_times, args=(url, CHAT, results, i)) for i in range(6)
     ]
@@ -61,7 +60,6 @@ def test_two_slots_serve_six_streams_in_three_waves(serve, tmp_path: Path) -> No
     assert min(offsets[2:4]) >= duration - slack  # the second when the first is done
     assert min(offsets[4:]) >= 2 * duration - slack  # the third after two streams' time
     assert offsets[5] < 3 * duration + 0.5
-    assert firsts[0] - started < duration
 
 
 def test_a_full_queue_answers_each_providers_overload_error(serve, tmp_path: Path) -> None:

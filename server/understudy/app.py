@@ -6,6 +6,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
@@ -14,9 +15,9 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from understudy._version import __version__
-from understudy.control import admin, reload
+from understudy.control import admin, guard, reload
 from understudy.core.errors import ApiError
-from understudy.http import keys, pipeline, routes
+from understudy.http import hosts, keys, pipeline, routes
 from understudy.http.responses import error_response
 from understudy.providers import ENDPOINTS, ApiModule, dialect
 from understudy.settings import Settings
@@ -30,12 +31,19 @@ Handler = Callable[[Request, ServerState], Awaitable[Any]]
 
 
 def _error(request: Request, error: ApiError) -> Response:
+    if guard.is_control_plane(request.url.path):
+        return admin.error_response(error.status, error.message)
     return error_response(dialect(request.url.path, request.headers), error)
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     path = request.url.path
+    if guard.is_control_plane(path):
+        message = str(exc.detail)
+        if exc.status_code in (404, 405):
+            message = f"No admin route {request.method} {path}."
+        return admin.error_response(exc.status_code, message)
     if exc.status_code in (404, 405):
         provider = dialect(path, request.headers)
         error = provider.not_found(request.method, path)
@@ -46,6 +54,8 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 
 def _internal_error(path: str) -> Response:
     message = "The server had an error while processing your request."
+    if guard.is_control_plane(path):
+        return admin.error_response(500, message)
     return error_response(dialect(path), ApiError(500, message))
 
 
@@ -86,7 +96,13 @@ def _routes(state: ServerState) -> list[BaseRoute]:
 
     async def health(request: Request) -> JSONResponse:
         return JSONResponse(
-            {"status": "ok", "version": __version__, "scenarios": len(state.catalog.scenarios)}
+            {
+                "status": "ok",
+                "version": __version__,
+                "scenarios": len(state.catalog.scenarios),
+                "instance_id": state.instance.id,
+                "started_at": state.instance.started_at_iso,
+            }
         )
 
     async def metrics(request: Request) -> Response:
@@ -139,8 +155,44 @@ class ModelEndpoints:
         await response(scope, receive, send)
 
 
+class CORSExceptControlPlane(CORSMiddleware):
+    """CORS for every route but the control plane, which never answers another origin."""
+
+    async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
+        if scope["type"] == "http" and guard.is_control_plane(scope["path"]):
+            await self.app(scope, receive, send)
+            return
+        await super().__call__(scope, receive, send)
+
+
+def _host(scope: dict) -> str | None:
+    for name, value in scope["headers"]:
+        if name == b"host":
+            return value.decode("latin-1")
+    return None
+
+
+def refusal(scope: dict, allowed_hosts: hosts.HostCheck) -> Response | None:
+    """The answer to a request no route may see: a ``Host`` this server does not answer
+    (on every route), or a control-plane request a web page may have sent."""
+    path = scope["path"]
+    control = guard.is_control_plane(path)
+    host = _host(scope)
+    if host is not None and not allowed_hosts.allowed(host):
+        message = hosts.refusal_message(host)
+        if control:
+            return admin.error_response(400, message)
+        return error_response(dialect(path, Headers(scope=scope)), ApiError(400, message))
+    if control:
+        return guard.refusal(scope["method"], scope["scheme"], Headers(scope=scope))
+    return None
+
+
 class UnderstudyApp(Starlette):
     """Starlette, with model requests taken first by ``ModelEndpoints``.
+
+    Every request is first checked by ``refusal`` (the ``Host`` header, and the
+    control plane's refusal of web pages), before any route or middleware sees it.
 
     The server's own ``send`` is kept in the scope: model streams send their body
     messages with it (``understudy.stream.writer``), because every middleware wraps ``send`` and at
@@ -148,21 +200,30 @@ class UnderstudyApp(Starlette):
     cost. The response start still goes through them, so CORS headers are added.
     """
 
-    def __init__(self, *, model_endpoints: Callable, model_paths: set[str], **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *,
+        model_endpoints: Callable,
+        model_paths: set[str],
+        allowed_hosts: hosts.HostCheck,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
         self.model_endpoints = model_endpoints
         self.model_paths = model_paths
+        self.allowed_hosts = allowed_hosts
 
     async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
         scope[RAW_SEND] = send
-        if (
-            scope["type"] == "http"
-            and scope["method"] == "POST"
-            and scope["path"] in self.model_paths
-        ):
-            scope["app"] = self
-            await self.model_endpoints(scope, receive, send)
-            return
+        if scope["type"] == "http":
+            refused = refusal(scope, self.allowed_hosts)
+            if refused is not None:
+                await refused(scope, receive, send)
+                return
+            if scope["method"] == "POST" and scope["path"] in self.model_paths:
+                scope["app"] = self
+                await self.model_endpoints(scope, receive, send)
+                return
         await super().__call__(scope, receive, send)
 
 
@@ -180,12 +241,13 @@ def create_app(settings: Settings | None = None, state: ServerState | None = Non
     }
     model_endpoints: Callable = ModelEndpoints(ENDPOINTS, state)
     if settings.cors_origins:
-        model_endpoints = CORSMiddleware(model_endpoints, **cors)
+        model_endpoints = CORSExceptControlPlane(model_endpoints, **cors)
     app = UnderstudyApp(
         model_endpoints=model_endpoints,
         model_paths=set(ENDPOINTS),
+        allowed_hosts=hosts.HostCheck(settings.allowed_hosts, settings.host),
         routes=_routes(state),
-        middleware=[Middleware(CORSMiddleware, **cors)] if settings.cors_origins else [],
+        middleware=[Middleware(CORSExceptControlPlane, **cors)] if settings.cors_origins else [],
         exception_handlers={HTTPException: _http_error, Exception: _server_error},
         lifespan=reload.lifespan(state),
     )

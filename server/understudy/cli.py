@@ -3,6 +3,7 @@
 import argparse
 import json
 import os
+import signal
 import sys
 from collections.abc import Sequence
 
@@ -77,6 +78,15 @@ def _parser() -> argparse.ArgumentParser:
         "(env UNDERSTUDY_ADMIN_TOKEN)",
     )
     serve.add_argument(
+        "--allowed-host",
+        action="append",
+        dest="allowed_hosts",
+        metavar="NAME",
+        help="also answer requests for this Host name (a compose service name, say); "
+        "'*' answers any; repeat for several (env UNDERSTUDY_ALLOWED_HOSTS, comma-separated; "
+        "default: loopback names and IP addresses only)",
+    )
+    serve.add_argument(
         "--no-reload",
         dest="reload",
         action="store_false",
@@ -109,15 +119,25 @@ def _export(args: argparse.Namespace) -> None:
         "UNDERSTUDY_API_KEYS": ",".join(args.api_keys) if args.api_keys else None,
         "UNDERSTUDY_ADMIN_TOKEN": args.admin_token,
         "UNDERSTUDY_RELOAD": None if args.reload is None else "0",
+        "UNDERSTUDY_ALLOWED_HOSTS": ",".join(args.allowed_hosts) if args.allowed_hosts else None,
     }
     for name, value in values.items():
         if value is not None:
             os.environ[name] = str(value)
 
 
+def _stop_cleanly(signum: int, frame: object) -> None:
+    raise SystemExit(0)
+
+
 def serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    # uvicorn drains on SIGTERM, then raises the signal again for the handler that was
+    # there before it: the default one would end a drained server with status 143 (on a
+    # plain host; PID 1 in a container ignores it). This one makes it exit 0, before
+    # start-up as well.
+    signal.signal(signal.SIGTERM, _stop_cleanly)
     _export(args)
     settings = Settings.from_env()
     try:

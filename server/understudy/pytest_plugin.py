@@ -21,6 +21,7 @@ from understudy.testing import (
     UnderstudyError,
     UnderstudyServer,
     free_port,
+    new_admin_token,
     run_in_thread,
     serve_in_thread,
 )
@@ -30,6 +31,7 @@ __all__ = [
     "UnderstudyError",
     "UnderstudyServer",
     "free_port",
+    "new_admin_token",
     "run_in_thread",
     "serve_in_thread",
 ]
@@ -67,13 +69,16 @@ def _namespace_for(node: pytest.Item) -> str:
 @pytest.fixture(scope="session")
 def understudy_server(pytestconfig: pytest.Config) -> Iterator[UnderstudyServer]:
     """The session's server: the one at ``--understudy-url``/``UNDERSTUDY_URL``, or a
-    new one in this process."""
+    new one in this process, whose admin routes need a random token only this session
+    knows (unless a token is given)."""
     token = pytestconfig.getoption("understudy_admin_token") or os.environ.get(TOKEN_ENV)
     url = pytestconfig.getoption("understudy_url") or os.environ.get(URL_ENV)
     if url:
         yield UnderstudyServer(url, token)
         return
-    with serve_in_thread(pytestconfig.getoption("understudy_scenarios")) as started:
+    token = token or new_admin_token()
+    scenarios = pytestconfig.getoption("understudy_scenarios")
+    with serve_in_thread(scenarios, admin_token=token) as started:
         yield UnderstudyServer(started, token)
 
 

@@ -52,6 +52,9 @@ class Settings:
     # Anthropic message threads
     thread_idle_seconds: float = 300.0
     """A message thread left this long without a request is forgotten (Anthropic: 5 min)."""
+    # Control plane (sec-control): host names the server answers besides loopback names
+    # and IP addresses; "*" answers any Host (DNS rebinding protection off).
+    allowed_hosts: list[str] = field(default_factory=list)
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -84,4 +87,7 @@ class Settings:
         settings.thread_idle_seconds = float(
             env.get("UNDERSTUDY_THREAD_IDLE_SECONDS", settings.thread_idle_seconds)
         )
+        # Control plane (sec-control).
+        allowed_hosts = env.get("UNDERSTUDY_ALLOWED_HOSTS", "")
+        settings.allowed_hosts = [h.strip() for h in allowed_hosts.split(",") if h.strip()]
         return settings

@@ -7,6 +7,7 @@ them, and they work as well from any other test runner.
 """
 
 import json
+import secrets
 import socket
 import threading
 import time
@@ -43,12 +44,24 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def new_admin_token() -> str:
+    """A random admin token, for a server only its own test session may drive."""
+    return secrets.token_urlsafe(32)
+
+
 @contextmanager
-def serve_in_thread(scenarios: list[str] | None = None) -> Iterator[str]:
-    """Run an Understudy server in a background thread; yield its base URL."""
+def serve_in_thread(
+    scenarios: list[str] | None = None, admin_token: str | None = None
+) -> Iterator[str]:
+    """Run an Understudy server in a background thread; yield its base URL.
+
+    With ``admin_token`` (``new_admin_token()``, say) its admin routes need that bearer
+    token, so no other process on the machine can change what the tests get; pass the
+    same token to ``UnderstudyServer``. The pytest plugin does.
+    """
     from understudy.settings import Settings
 
-    settings = Settings(host="127.0.0.1")
+    settings = Settings(host="127.0.0.1", admin_token=admin_token)
     if scenarios:
         settings.scenarios = list(scenarios)
     else:

@@ -49,6 +49,17 @@ def namespace_of(request: Request) -> str | None:
     return request.headers.get(NAMESPACE_HEADER)
 
 
+def _count(value: str, name: str) -> int:
+    """A non-negative integer query parameter, or the admin 400 that says so."""
+    try:
+        number = int(value)
+    except ValueError:
+        number = -1
+    if number < 0:
+        raise AdminError(400, f"'{name}' must be a non-negative integer, not {value!r}")
+    return number
+
+
 # --- journal -------------------------------------------------------------------------
 
 
@@ -69,9 +80,8 @@ async def get_journal(request: Request, state: ServerState) -> Response:
         since=since,
     )
     if query.get("limit"):
-        if not query["limit"].isdigit():
-            raise AdminError(400, "'limit' must be a non-negative integer")
-        calls = calls[len(calls) - int(query["limit"]) :] if int(query["limit"]) else []
+        limit = _count(query["limit"], "limit")
+        calls = calls[len(calls) - limit :] if limit else []
     entries = [call.to_dict() for call in calls]
     return Response(orjson.dumps({"entries": entries}), media_type="application/json")
 

@@ -2,7 +2,9 @@
 
 Runs as a task in the app's lifespan. A change reloads the whole catalog the same way
 start-up does; if any file is now bad, the error is logged and the previous catalog keeps
-serving, so a half-saved edit never takes the server down. Runtime scenarios, reply
+serving, so a half-saved edit never takes the server down. A file that had scenarios
+and is now empty is given ``EMPTY_FILE_GRACE`` to be written before the reload (saving by
+truncate-then-write would otherwise serve a catalog without it). Runtime scenarios, reply
 counters and the journal are untouched by a reload.
 """
 
@@ -17,10 +19,14 @@ from typing import Any
 from watchfiles import Change, awatch
 
 from understudy.scenarios import Catalog, ScenarioError, load_paths
-from understudy.scenarios.loader import SUFFIXES
+from understudy.scenarios.loader import SUFFIXES, scenario_files
 from understudy.state import ServerState
 
 logger = logging.getLogger("understudy.reload")
+
+EMPTY_FILE_GRACE = 2.0
+"""Seconds a reload waits for a file that had scenarios and is now empty to be written."""
+EMPTY_FILE_POLL = 0.05
 
 
 def watch_targets(paths: list[str]) -> tuple[list[Path], Callable[[Change, str], bool]]:
@@ -72,13 +78,45 @@ async def reload_catalog(state: ServerState) -> bool:
     return True
 
 
+def file_sizes(paths: list[str]) -> dict[Path, int]:
+    sizes: dict[Path, int] = {}
+    for path in scenario_files(paths):
+        with contextlib.suppress(OSError):
+            sizes[path] = path.stat().st_size
+    return sizes
+
+
+async def settled(paths: list[str], loaded: dict[Path, int]) -> None:
+    """Wait, up to ``EMPTY_FILE_GRACE``, while a file that was loaded with content is
+    empty: many editors and tools save by truncating, then writing, and a reload in
+    between would serve a catalog without that file's scenarios. A file still empty
+    after the grace period is taken as emptied on purpose."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + EMPTY_FILE_GRACE
+    while True:
+        sizes = await asyncio.to_thread(file_sizes, paths)
+        emptied = [path for path, size in sizes.items() if size == 0 and loaded.get(path)]
+        if not emptied:
+            return
+        if loop.time() >= deadline:
+            logger.warning(
+                "%s still empty after %.1fs; reloading without it", emptied[0], EMPTY_FILE_GRACE
+            )
+            return
+        await asyncio.sleep(EMPTY_FILE_POLL)
+
+
 async def watch(state: ServerState, stop: asyncio.Event) -> None:
-    folders, relevant = watch_targets(state.settings.scenarios)
+    paths = state.settings.scenarios
+    folders, relevant = watch_targets(paths)
     if not folders:
         return
+    loaded = await asyncio.to_thread(file_sizes, paths)
     try:
         async for _changes in awatch(*folders, watch_filter=relevant, stop_event=stop, step=50):
-            await reload_catalog(state)
+            await settled(paths, loaded)
+            if await reload_catalog(state):
+                loaded = await asyncio.to_thread(file_sizes, paths)
     except Exception:
         logger.exception("scenario watcher stopped; hot reload is off")
 

@@ -6,6 +6,7 @@ those with a probability, reproducible from a seed). docs/faults.md has the exam
 server/faults.py turns these specs into a per-reply fault plan.
 """
 
+import re
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -94,6 +95,38 @@ class RateLimitSpec(Strict):
     )
 
 
+HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+"""A field name is a token: visible ASCII but no separators."""
+SERVER_HEADERS = frozenset(
+    {"content-length", "transfer-encoding", "connection", "keep-alive", "upgrade", "te"}
+    | {"trailer", "host"}
+)
+"""Headers that frame the message or belong to one connection: the server sets them."""
+MAX_HEADER_VALUE = 8192
+"""Bytes of one scripted header value; real servers refuse far shorter header lines."""
+_BAD_VALUE_CHARS = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+
+
+def check_header(name: str, value: str) -> None:
+    """Refuse a scripted response header the server could not send, or that would break
+    the response's framing: a non-token name, CR/LF or other control characters, text
+    outside latin-1, a value over ``MAX_HEADER_VALUE`` bytes, or a framing or hop-by-hop
+    header."""
+    if not HEADER_NAME.fullmatch(name):
+        raise ValueError(f"{name!r} is not a header name (letters, digits, !#$%&'*+-.^_`|~)")
+    lowered = name.lower()
+    if lowered in SERVER_HEADERS or lowered.startswith("proxy-"):
+        raise ValueError(f"{name!r} is a framing or hop-by-hop header; the server sets it")
+    if _BAD_VALUE_CHARS.search(value):
+        raise ValueError(f"{name}: the value holds CR, LF or another control character")
+    try:
+        size = len(value.encode("latin-1"))
+    except UnicodeEncodeError:
+        raise ValueError(f"{name}: the value must be latin-1 text") from None
+    if size > MAX_HEADER_VALUE:
+        raise ValueError(f"{name}: the value is {size} bytes, more than {MAX_HEADER_VALUE}")
+
+
 class ErrorSpec(Strict):
     """An error: a preset name, a status, or a preset with fields overridden."""
 
@@ -140,6 +173,13 @@ class ErrorSpec(Strict):
                 else item
                 for name, item in value.items()
             }
+        return value
+
+    @field_validator("headers")
+    @classmethod
+    def _safe_headers(cls, value: dict[str, str] | None) -> dict[str, str] | None:
+        for name, item in (value or {}).items():
+            check_header(name, item)
         return value
 
     @model_validator(mode="after")

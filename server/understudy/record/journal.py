@@ -10,29 +10,70 @@ a bounded deque: the oldest entries fall off once ``journal_size`` is reached.
 
 import asyncio
 import itertools
+import re
+import secrets
 import time
 from collections import deque
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import unquote_plus
 
 from understudy.stream.writer import StreamOutcome
 
 REDACTED = "[redacted]"
-SECRET_HEADERS = frozenset({"authorization", "proxy-authorization", "x-api-key", "api-key"})
+SECRET_NAME = re.compile(r"key|token|secret|auth|passw(or)?d|cookie|credential|signature|^sig$")
+"""What names a credential, in a header or query parameter name (lowercased): so
+``authorization``, ``cookie``/``set-cookie``, ``x-api-key``, ``x-goog-api-key``,
+``anthropic-api-key``, ``x-auth-token``, ``?api_key=``, ``?key=``, ``?access_token=``,
+``?sig=``."""
+NOT_SECRET = frozenset({"idempotency-key", "keep-alive"})
+"""Names the pattern catches that carry no secret and that tests look at."""
 RAW_BODY_LIMIT = 8192
 WATCH_BACKLOG = 1000
 """Bytes of a body that is not JSON kept for the journal."""
 
 
+def is_secret(name: str) -> bool:
+    """Whether a header or query parameter of this (lowercased) name holds a credential."""
+    return name not in NOT_SECRET and SECRET_NAME.search(name) is not None
+
+
 def redact(name: str, value: str) -> str:
     """Hide a credential, keeping an ``Authorization`` scheme (``Bearer [redacted]``)."""
-    if name not in SECRET_HEADERS:
+    if not is_secret(name):
         return value
     scheme, _, rest = value.partition(" ")
     return f"{scheme} {REDACTED}" if rest and name.endswith("authorization") else REDACTED
+
+
+def redact_query(query: str) -> str:
+    """A query string with the values of credential parameters hidden; the rest kept as
+    sent."""
+    if not query:
+        return query
+    parts = []
+    for part in query.split("&"):
+        name, equals, _value = part.partition("=")
+        if equals and is_secret(unquote_plus(name).lower()):
+            part = f"{name}={REDACTED}"
+        parts.append(part)
+    return "&".join(parts)
+
+
+@dataclass(frozen=True, slots=True)
+class Instance:
+    """One running server: a restart (new state, empty journal) gets a new one, so a
+    test can tell from ``/health`` or a journal entry that the server restarted."""
+
+    id: str = field(default_factory=lambda: secrets.token_hex(8))
+    started_at: float = field(default_factory=time.time)
+
+    @property
+    def started_at_iso(self) -> str:
+        return iso_time(self.started_at)
 
 
 def iso_time(timestamp: float) -> str:
@@ -78,6 +119,7 @@ class Call:
     finished_at: float = 0.0
     thread_id: str | None = None
     """The Anthropic message thread of this request: the id of the thread's first reply."""
+    instance: Instance | None = None
 
     def keep_raw_body(self, raw: bytes) -> None:
         """Keep the start of a body that is not JSON."""
@@ -119,7 +161,7 @@ class Call:
             "api": self.api,
             "method": self.method,
             "path": self.path,
-            "query": self.query.decode("latin-1"),
+            "query": redact_query(self.query.decode("latin-1")),
             "headers": self.header_dict(),
             "body": self.body_value(),
             "namespace": self.namespace,
@@ -138,6 +180,8 @@ class Call:
             "thread_id": self.thread_id,
             "ttft_ms": None,
             "duration_ms": _ms(self.finished_at - self.started_at),
+            "instance_id": None if self.instance is None else self.instance.id,
+            "server_started_at": None if self.instance is None else self.instance.started_at_iso,
         }
         if outcome is not None:
             entry["events_sent"] = outcome.events_sent
@@ -169,6 +213,7 @@ class Journal:
         self._calls: deque[Call] = deque(maxlen=self.size)
         self._ids = itertools.count(1)
         self._watchers: set[asyncio.Queue[Call]] = set()
+        self.instance = Instance()
 
     def begin(
         self, api: str, scope: dict[str, Any], namespace: str, request_id: str, started_at: float
@@ -185,6 +230,7 @@ class Journal:
             headers=scope["headers"],
             namespace=namespace,
             started_at=started_at,
+            instance=self.instance,
         )
 
     def append(self, call: Call) -> None:

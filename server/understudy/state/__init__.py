@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 from understudy.engine import Engine, load_profile
 from understudy.faults.chaos import Chaos, load_chaos
-from understudy.record.journal import Call, Journal
+from understudy.record.journal import Call, Instance, Journal
 from understudy.record.metrics import Metrics
 from understudy.scenarios import Catalog, load_paths
 from understudy.scenarios.catalog import Counters
@@ -41,6 +41,11 @@ class ServerState:
             chaos=load_chaos(settings.chaos),
             engine=_engine(settings),
         )
+
+    @property
+    def instance(self) -> Instance:
+        """This server: its id and start time (a new state is a new instance)."""
+        return self.journal.instance
 
     def record(self, call: Call, status: int, outcome: StreamOutcome | None = None) -> None:
         """A model request completed: journal it and count it."""

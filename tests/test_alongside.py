@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 import understudy.pytest_plugin
+from tests.conftest import child_environment
 
 PROJECT = {
     "server/__init__.py": """\
@@ -109,22 +110,6 @@ PROJECT = {
             assert second_entry["headers"]["authorization"] == "Bearer [redacted]"
         """,
 }
-
-
-def child_environment() -> dict[str, str]:
-    """This process's environment, PYTHONPATH included as it is, minus what steers pytest.
-
-    Run from a worktree with ``PYTHONPATH=$PWD/server``, the child imports that worktree's
-    ``understudy`` (and its pytest11 entry point resolves there); run with the package
-    installed, there is no PYTHONPATH and the child uses the installed one. Nothing is
-    added. ``PYTEST_*`` (addopts, plugins, disabled autoload) and ``UNDERSTUDY_*`` (a
-    running server, API keys) would change what the scratch project's run means.
-    """
-    return {
-        name: value
-        for name, value in os.environ.items()
-        if not name.startswith(("PYTEST_", "UNDERSTUDY_"))
-    }
 
 
 def pytest_script() -> str:

@@ -11,6 +11,8 @@ is reset when the test ends.
 
 import os
 import re
+import urllib.error
+import urllib.parse
 import uuid
 from collections.abc import Iterator
 
@@ -38,6 +40,7 @@ __all__ = [
 
 URL_ENV = "UNDERSTUDY_URL"
 TOKEN_ENV = "UNDERSTUDY_ADMIN_TOKEN"
+_TOKEN_ADVICE = f"give the server's token with --understudy-admin-token or {TOKEN_ENV}"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -57,8 +60,86 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         action="append",
         default=None,
         metavar="PATH",
-        help="scenario files or directories for the in-process server (default: bundled)",
+        help="scenario files or directories for the in-process server (default: bundled); "
+        "a running server given by --understudy-url serves its own",
     )
+
+
+def _running_server(config: pytest.Config) -> tuple[str, str] | None:
+    """The running server's URL and where it was given, or None to start one in-process."""
+    url = config.getoption("understudy_url")
+    if url:
+        return url, "--understudy-url"
+    url = os.environ.get(URL_ENV)
+    return (url, URL_ENV) if url else None
+
+
+def _admin_token(config: pytest.Config) -> str | None:
+    return config.getoption("understudy_admin_token") or os.environ.get(TOKEN_ENV)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    running = _running_server(config)
+    if running and config.getoption("understudy_scenarios"):
+        url, source = running
+        config.issue_config_time_warning(
+            pytest.PytestConfigWarning(
+                f"--understudy-scenarios is ignored: the tests use the running Understudy at "
+                f"{url} (from {source}), which serves its own scenario files; give them to "
+                "that server instead (--scenarios, or a mounted folder for a container)"
+            ),
+            stacklevel=2,
+        )
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Check the running server once, before any test: a wrong URL or token is one clear
+    error here rather than the same failure in every test."""
+    config = session.config
+    running = _running_server(config)
+    # xdist workers: their controller has checked; --collect-only: no test will run.
+    if running is None or hasattr(config, "workerinput") or config.option.collectonly:
+        return
+    url, source = running
+    problem = _problem(UnderstudyServer(url, _admin_token(config)), f"{url} ({source})")
+    if problem:
+        raise pytest.UsageError(problem)
+
+
+def _problem(server: UnderstudyServer, where: str) -> str | None:
+    """Why the tests cannot use ``server`` (given as ``where``), or None when they can."""
+    unreachable = f"cannot reach Understudy at {where}"
+    parts = urllib.parse.urlsplit(server.base_url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        return f"{unreachable}: not a URL; give one such as http://127.0.0.1:8000"
+    try:
+        status = server.health()
+    except urllib.error.HTTPError as exc:
+        hint = "; give the server's root URL, without /v1" if parts.path.strip("/") else ""
+        return f"{unreachable}: GET /health answered {exc.code}{hint}"
+    except urllib.error.URLError as exc:
+        return f"{unreachable}: {_reason(exc.reason)}"
+    except (OSError, ValueError) as exc:  # a timeout while reading, a body that is not JSON
+        return f"{unreachable}: {_reason(exc)}"
+    if not isinstance(status, dict) or status.get("status") != "ok":
+        return f"{unreachable}: GET /health answered {status!r}"
+    try:
+        server.admin("GET", "scenarios")
+    except UnderstudyError as exc:
+        answered = f"GET /_understudy/scenarios answered {exc.status}"
+        if exc.status not in (401, 403):
+            return f"Understudy at {where}: {answered}: {exc.message}"
+        if server.admin_token:
+            return f"Understudy at {where} refused the admin token ({answered}); {_TOKEN_ADVICE}"
+        return f"Understudy at {where} needs an admin token ({answered}); {_TOKEN_ADVICE}"
+    return None
+
+
+def _reason(error: object) -> str:
+    if isinstance(error, OSError) and error.strerror:
+        return error.strerror
+    return str(error) or type(error).__name__
 
 
 def _namespace_for(node: pytest.Item) -> str:
@@ -71,10 +152,10 @@ def understudy_server(pytestconfig: pytest.Config) -> Iterator[UnderstudyServer]
     """The session's server: the one at ``--understudy-url``/``UNDERSTUDY_URL``, or a
     new one in this process, whose admin routes need a random token only this session
     knows (unless a token is given)."""
-    token = pytestconfig.getoption("understudy_admin_token") or os.environ.get(TOKEN_ENV)
-    url = pytestconfig.getoption("understudy_url") or os.environ.get(URL_ENV)
-    if url:
-        yield UnderstudyServer(url, token)
+    token = _admin_token(pytestconfig)
+    running = _running_server(pytestconfig)
+    if running:
+        yield UnderstudyServer(running[0], token)
         return
     token = token or new_admin_token()
     scenarios = pytestconfig.getoption("understudy_scenarios")

@@ -108,6 +108,15 @@ class UnderstudyServer:
         self.base_url = base_url.rstrip("/")
         self.admin_token = admin_token
 
+    def health(self, timeout: float = 5.0) -> Any:
+        """``GET /health``: the server's status, version and scenario count.
+
+        Raises ``urllib.error.URLError`` (an ``OSError``) when nothing answers at
+        ``base_url``, ``urllib.error.HTTPError`` when something answers with an error.
+        """
+        with urllib.request.urlopen(f"{self.base_url}/health", timeout=timeout) as response:
+            return json.loads(response.read())
+
     def admin(
         self,
         method: str,

@@ -71,6 +71,12 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         help="do not watch scenario files for changes (env UNDERSTUDY_RELOAD=0)",
     )
+    serve.add_argument(
+        "--timeline-events",
+        type=int,
+        help="events of a paced or faulted stream whose send times the journal keeps for "
+        "the dashboard's timeline; 0 = none (env UNDERSTUDY_TIMELINE_EVENTS, default 2000)",
+    )
 
     validate = commands.add_parser("validate", help="check scenario files and exit")
     validate.add_argument("paths", nargs="+", metavar="PATH")
@@ -96,6 +102,7 @@ def _export(args: argparse.Namespace) -> None:
         "UNDERSTUDY_API_KEYS": ",".join(args.api_keys) if args.api_keys else None,
         "UNDERSTUDY_ADMIN_TOKEN": args.admin_token,
         "UNDERSTUDY_RELOAD": None if args.reload is None else "0",
+        "UNDERSTUDY_TIMELINE_EVENTS": args.timeline_events,
     }
     for name, value in values.items():
         if value is not None:

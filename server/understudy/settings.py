@@ -47,6 +47,8 @@ class Settings:
     api_keys: list[str] = field(default_factory=list)
     admin_token: str | None = None
     reload: bool = True
+    # dashboard: the stream timeline (per-event send times) kept in the journal
+    timeline_events: int = 2000
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -73,4 +75,8 @@ class Settings:
         settings.api_keys = [key.strip() for key in api_keys.split(",") if key.strip()]
         settings.admin_token = env.get("UNDERSTUDY_ADMIN_TOKEN") or None
         settings.reload = _env_bool("UNDERSTUDY_RELOAD", settings.reload)
+        # dashboard: the stream timeline
+        settings.timeline_events = int(
+            env.get("UNDERSTUDY_TIMELINE_EVENTS", settings.timeline_events)
+        )
         return settings

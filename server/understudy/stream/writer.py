@@ -287,7 +287,10 @@ async def _pause(pause: Pause, send: Callable, outcome: StreamOutcome) -> None:
             await asyncio.sleep(left)
             continue
         await asyncio.sleep(min(left, pause.every))
-        if end is None or loop.time() < end:
+        # No keep-alive in the last half interval: the stream resumes then anyway. (Timers
+        # may wake a fraction of a millisecond early on a clock that has not moved;
+        # "before the end" alone made the end of a stall a burst of keep-alives.)
+        if end is None or end - loop.time() > pause.every / 2:
             for part in pause.keepalive:
                 await send({"type": "http.response.body", "body": part, "more_body": True})
                 outcome.bytes_sent += len(part)

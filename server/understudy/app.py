@@ -14,7 +14,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from understudy._version import __version__
-from understudy.control import admin, reload
+from understudy.control import admin, reload, ui
 from understudy.core.errors import ApiError
 from understudy.http import keys, pipeline, routes
 from understudy.http.responses import error_response
@@ -106,6 +106,7 @@ def _routes(state: ServerState) -> list[BaseRoute]:
         Route("/healthz", health, methods=["GET"]),
         Route("/metrics", metrics, methods=["GET"]),
         *admin.routes(state),
+        *ui.routes(),
     ]
 
 

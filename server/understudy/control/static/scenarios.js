@@ -34,6 +34,14 @@ async function remove(scenario) {
   await loadScenarios();
 }
 
+// "/a/long/path/to/scenarios/tools.yaml:14" as "…/scenarios/tools.yaml:14" (the whole
+// path is the cell's tooltip).
+function shortPath(where) {
+  if (!where) return "";
+  const parts = where.split("/");
+  return parts.length > 3 ? "…/" + parts.slice(-2).join("/") : where;
+}
+
 function row(scenario, index) {
   const runtime = scenario.source === "runtime";
   const definition = el("tr", { class: "definition", hidden: true },
@@ -72,9 +80,9 @@ function row(scenario, index) {
       el("td", { class: "num", text: index + 1 }),
       el("td", {}, scenario.name, scenario.default ? el("span", { class: "badge", text: "default" }) : null),
       el("td", { text: source }),
-      el("td", { class: "where", text: scenario.defined_at || "" }),
+      el("td", { class: "where", title: scenario.defined_at, text: shortPath(scenario.defined_at) }),
       el("td", { class: "num", "data-col": "hits", text: scenario.hits }),
-      el("td", { class: "actions" }, actions),
+      el("td", {}, el("div", { class: "actions" }, actions)),
     ),
     definition,
   ];
@@ -92,12 +100,11 @@ export async function loadScenarios() {
 }
 
 function result(kind, message, details = []) {
-  $("#editor-result").replaceChildren(
-    el("p", { class: kind, text: message }),
-    details.length
-      ? el("ul", { class: "problems" }, details.map((detail) => el("li", { text: detail })))
-      : null,
-  );
+  const shown = [el("p", { class: kind, text: message })];
+  if (details.length) {
+    shown.push(el("ul", { class: "problems" }, details.map((detail) => el("li", { text: detail }))));
+  }
+  $("#editor-result").replaceChildren(...shown);
 }
 
 async function save(event) {

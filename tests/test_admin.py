@@ -251,6 +251,7 @@ def test_openapi_document_describes_the_admin_routes(serve: ServerFactory) -> No
     assert set(document["paths"]) == {
         f"{ADMIN}/journal",
         f"{ADMIN}/journal/stream",
+        f"{ADMIN}/journal/{{id}}",
         f"{ADMIN}/scenarios",
         f"{ADMIN}/scenarios/{{name}}",
         f"{ADMIN}/reset",

@@ -15,7 +15,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from understudy._version import __version__
-from understudy.control import admin, guard, reload
+from understudy.control import admin, guard, reload, ui
 from understudy.core.errors import ApiError
 from understudy.http import hosts, keys, pipeline, routes
 from understudy.http.responses import error_response
@@ -125,6 +125,7 @@ def _routes(state: ServerState) -> list[BaseRoute]:
         Route("/healthz", health, methods=["GET"]),
         Route("/metrics", metrics, methods=["GET"]),
         *admin.routes(state),
+        *ui.routes(),
     ]
 
 

@@ -93,6 +93,12 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         help="do not watch scenario files for changes (env UNDERSTUDY_RELOAD=0)",
     )
+    serve.add_argument(
+        "--timeline-events",
+        type=int,
+        help="events of a paced or faulted stream whose send times the journal keeps for "
+        "the dashboard's timeline; 0 = none (env UNDERSTUDY_TIMELINE_EVENTS, default 2000)",
+    )
 
     validate = commands.add_parser("validate", help="check scenario files and exit")
     validate.add_argument("paths", nargs="+", metavar="PATH")
@@ -120,6 +126,7 @@ def _export(args: argparse.Namespace) -> None:
         "UNDERSTUDY_ADMIN_TOKEN": args.admin_token,
         "UNDERSTUDY_RELOAD": None if args.reload is None else "0",
         "UNDERSTUDY_ALLOWED_HOSTS": ",".join(args.allowed_hosts) if args.allowed_hosts else None,
+        "UNDERSTUDY_TIMELINE_EVENTS": args.timeline_events,
     }
     for name, value in values.items():
         if value is not None:

@@ -55,6 +55,8 @@ class Settings:
     # Control plane (sec-control): host names the server answers besides loopback names
     # and IP addresses; "*" answers any Host (DNS rebinding protection off).
     allowed_hosts: list[str] = field(default_factory=list)
+    # dashboard: the stream timeline (per-event send times) kept in the journal
+    timeline_events: int = 2000
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -90,4 +92,8 @@ class Settings:
         # Control plane (sec-control).
         allowed_hosts = env.get("UNDERSTUDY_ALLOWED_HOSTS", "")
         settings.allowed_hosts = [h.strip() for h in allowed_hosts.split(",") if h.strip()]
+        # dashboard: the stream timeline
+        settings.timeline_events = int(
+            env.get("UNDERSTUDY_TIMELINE_EVENTS", settings.timeline_events)
+        )
         return settings

@@ -86,6 +86,15 @@ async def get_journal(request: Request, state: ServerState) -> Response:
     return Response(orjson.dumps({"entries": entries}), media_type="application/json")
 
 
+async def get_entry(request: Request, state: ServerState) -> Response:
+    """One entry, with its stream's timeline: when each event was due and went out."""
+    given = request.path_params["id"]
+    call = state.journal.get(int(given)) if given.isascii() and given.isdigit() else None
+    if call is None:
+        raise AdminError(404, f"No journal entry {given!r} (it may have fallen off the journal).")
+    return Response(orjson.dumps(call.detail()), media_type="application/json")
+
+
 async def stream_journal(request: Request, state: ServerState) -> Response:
     """Journal entries live, as server-sent events, as their requests complete.
 
@@ -120,12 +129,14 @@ async def delete_journal(request: Request, state: ServerState) -> Response:
 # --- scenarios -----------------------------------------------------------------------
 
 
-def _describe(scenario: Scenario, source: str, namespace: str | None) -> dict[str, Any]:
+def _describe(scenario: Scenario, source: str, namespace: str | None, hits: int) -> dict[str, Any]:
     return {
         "name": scenario.name,
         "source": source,
         "namespace": namespace,
         "default": scenario.default,
+        "defined_at": scenario.defined_at,
+        "hits": hits,
         "definition": scenario.model_dump(mode="json", exclude_defaults=True),
     }
 
@@ -135,14 +146,15 @@ async def list_scenarios(request: Request, state: ServerState) -> Response:
     namespace = namespace_of(request) or ""
     listed: list[dict[str, Any]] = []
     seen: set[str] = set()
+    hits = state.counters.count
     for layer, scenarios in state.runtime.layers(namespace):
         for scenario in scenarios:
             if scenario.name not in seen:
                 seen.add(scenario.name)
-                listed.append(_describe(scenario, "runtime", layer))
+                listed.append(_describe(scenario, "runtime", layer, hits(namespace, scenario.name)))
     for scenario in state.catalog.scenarios:
         if scenario.name not in seen:
-            listed.append(_describe(scenario, "file", None))
+            listed.append(_describe(scenario, "file", None, hits(namespace, scenario.name)))
     return JSONResponse({"namespace": namespace, "scenarios": listed})
 
 
@@ -314,6 +326,26 @@ ROUTES: tuple[AdminRoute, ...] = (
                 {"type": "string"},
                 "text/event-stream",
             ),
+        },
+    ),
+    AdminRoute(
+        "GET",
+        "/journal/{id}",
+        get_entry,
+        "One journal entry, with its stream's timeline",
+        description="`timeline` holds millisecond offsets from the request's arrival: when "
+        "each of the first events was due and was sent, stalls, keep-alives and a "
+        "deliberate cut. It is null for a reply that was not a stream, and for an instant "
+        "stream without faults.",
+        namespaced=False,
+        params=(
+            Param(
+                "id", "The entry's id.", {"type": "string", "pattern": "^[0-9]+$"}, location="path"
+            ),
+        ),
+        replies={
+            200: Reply("The entry.", ref("JournalDetail")),
+            404: _error("No such entry (any more)."),
         },
     ),
     AdminRoute(

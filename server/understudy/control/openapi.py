@@ -92,6 +92,33 @@ _ENTRY = {
     },
 }
 
+_MS_LIST = {"type": "array", "items": {"type": "number"}}
+
+_TIMELINE = {
+    "type": ["object", "null"],
+    "description": "Millisecond offsets from the request's arrival.",
+    "properties": {
+        "limit": {"type": "integer", "description": "At most this many events are recorded."},
+        "sent_ms": {**_MS_LIST, "description": "When each event was sent."},
+        "due_ms": {**_MS_LIST, "description": "When each was due (empty if unpaced)."},
+        "pauses": {
+            "type": "array",
+            "description": "Stalls and scripted waits.",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "after_events": {"type": "integer"},
+                    "start_ms": {"type": "number"},
+                    "end_ms": {"type": "number"},
+                },
+            },
+        },
+        "keepalives_ms": _MS_LIST,
+        "cut_ms": {"type": ["number", "null"], "description": "A disconnect fault cut here."},
+        "end_ms": {"type": "number", "description": "The stream ended (or the client left)."},
+    },
+}
+
 _LISTED_SCENARIO = {
     "type": "object",
     "properties": {
@@ -99,6 +126,11 @@ _LISTED_SCENARIO = {
         "source": {"enum": ["runtime", "file"]},
         "namespace": {"type": ["string", "null"]},
         "default": {"type": "boolean"},
+        "defined_at": {
+            "type": ["string", "null"],
+            "description": "file:line of its name (`<request>:line` for runtime scenarios).",
+        },
+        "hits": {"type": "integer", "description": "Requests in the namespace it answered."},
         "definition": ref("Scenario"),
     },
 }
@@ -127,6 +159,12 @@ def _components() -> dict[str, Any]:
     ours = {
         "ApiName": {"enum": list(API_NAMES), "description": "A model API."},
         "JournalEntry": _ENTRY,
+        "JournalDetail": {
+            "allOf": [
+                ref("JournalEntry"),
+                {"type": "object", "properties": {"timeline": _TIMELINE}},
+            ]
+        },
         "Journal": {
             "type": "object",
             "properties": {

@@ -79,6 +79,7 @@ async def handle(api: ApiModule, request: Request, state: ServerState) -> Any:
             started_at=started_at,
             on_close=closed,
             script=None if faults is None else faults.script(stream),
+            timeline_events=settings.timeline_events if state.journal.size else 0,
         )
 
     reply = plan.reply

@@ -193,6 +193,16 @@ class Call:
             entry["ttft_ms"] = _ms(outcome.ttft)
         return entry
 
+    def detail(self) -> dict[str, Any]:
+        """The entry with its stream's timeline (``None`` for a reply that was not a
+        stream, or an instant one without faults: its events all left together)."""
+        entry = self.to_dict()
+        timeline = self.outcome.timeline if self.outcome is not None else None
+        entry["timeline"] = (
+            None if timeline is None else timeline.to_dict(self.started_at, self.finished_at)
+        )
+        return entry
+
 
 def parse_since(value: str) -> float:
     """``since`` as epoch seconds or an ISO 8601 time (``2025-01-01T12:00:00Z``)."""
@@ -252,6 +262,10 @@ class Journal:
             yield queue
         finally:
             self._watchers.discard(queue)
+
+    def get(self, call_id: int) -> Call | None:
+        """The call with this id, if the journal still holds it."""
+        return next((call for call in self._calls if call.id == call_id), None)
 
     def __len__(self) -> int:
         return len(self._calls)

@@ -54,6 +54,10 @@ class Counters:
         self._counts[key] = position + 1
         return position
 
+    def count(self, namespace: str, name: str) -> int:
+        """How many requests in ``namespace`` this scenario has answered."""
+        return self._counts.get((namespace, name), 0)
+
     def forget(self, namespace: str, name: str) -> None:
         """Start one scenario's sequence again (it was replaced or removed)."""
         self._counts.pop((namespace, name), None)

@@ -120,7 +120,9 @@ def _load_located(text: str, source: str) -> list[tuple[Scenario, str]]:
             scenario, errors = _validate(item, doc, loc, source)
             problems.extend(errors)
             if scenario is not None:
-                scenarios.append((scenario, f"{source}:{doc.line_of((*loc, 'name'))}"))
+                where = f"{source}:{doc.line_of((*loc, 'name'))}"
+                scenario._defined_at = where
+                scenarios.append((scenario, where))
     if problems:
         raise ScenarioError(problems)
     return scenarios

@@ -345,6 +345,8 @@ class ReplySpec(Strict):
 
 class Scenario(Strict):
     _deliveries: dict[int, Delivery] = PrivateAttr(default_factory=dict)
+    _defined_at: str | None = PrivateAttr(default=None)
+    """``file:line`` of the scenario's name, set by the loader (for listings)."""
     name: str = Field(min_length=1)
     description: str | None = None
     default: bool = Field(False, description="Serve this when no other scenario matches.")
@@ -361,6 +363,10 @@ class Scenario(Strict):
     chaos: ChaosSpec | None = Field(
         None, description="Chaos for every reply that scripts no error or fault of its own."
     )
+
+    @property
+    def defined_at(self) -> str | None:
+        return self._defined_at
 
     @model_validator(mode="after")
     def _one_reply_form(self) -> "Scenario":

@@ -18,6 +18,7 @@ from understudy.stream.actions import Pause, Script, Send
 from understudy.stream.frames import Frame, Headers
 from understudy.stream.pacing import Timing
 from understudy.stream.ticker import ticker
+from understudy.stream.timeline import Timeline
 
 _FOREVER = 3600.0
 
@@ -56,6 +57,8 @@ class StreamOutcome:
     finished_at: float = 0.0
     cut: bool = False
     """The server dropped the connection on purpose (a disconnect fault)."""
+    timeline: Timeline | None = None
+    """When each of the first events went out; None when recording is off."""
 
     @property
     def ttft(self) -> float | None:
@@ -81,7 +84,15 @@ class StreamResponse:
     from any wait at once) or when the response is complete.
     """
 
-    __slots__ = ("frames", "headers", "on_close", "script", "started_at", "timing")
+    __slots__ = (
+        "frames",
+        "headers",
+        "on_close",
+        "script",
+        "started_at",
+        "timeline_events",
+        "timing",
+    )
 
     def __init__(
         self,
@@ -92,6 +103,7 @@ class StreamResponse:
         started_at: float,
         on_close: Callable[[StreamOutcome], None] | None = None,
         script: Script | None = None,
+        timeline_events: int = 0,
     ) -> None:
         self.frames = frames
         self.headers = headers
@@ -101,10 +113,14 @@ class StreamResponse:
         self.script = script
         """Faults, framing chaos or scripted waits (server/faults.py); None keeps the
         plain loop below, so a fault-free stream pays nothing for them."""
+        self.timeline_events = timeline_events
+        """Record the send time of this many first events (0: none)."""
 
     async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
         loop = asyncio.get_running_loop()
         outcome = StreamOutcome(started_at=self.started_at)
+        if self.timeline_events > 0 and (self.script is not None or not self.timing.is_instant):
+            outcome.timeline = Timeline(self.timeline_events)
         await send({"type": "http.response.start", "status": 200, "headers": self.headers})
         writer = loop.create_task(self._write(scope.get(RAW_SEND, send), loop, outcome))
         try:
@@ -178,6 +194,15 @@ class StreamResponse:
         instant = self.timing.is_instant
         at = ticker().at
         events = sent = 0
+        # The timeline of a paced stream, whose events each wait for a timer anyway: two
+        # appends per event are lost in that. An instant stream has none (its events
+        # leave together; TTFT and duration say all there is), so the loop that the
+        # benchmarks measure pays one integer comparison per event.
+        timeline = outcome.timeline
+        limit = 0 if timeline is None else timeline.limit
+        now = loop.time
+        mark = timeline.sent.append if timeline is not None else None
+        plan = timeline.due.append if timeline is not None else None
         try:
             for data, paced in self.frames:
                 if paced:
@@ -188,6 +213,9 @@ class StreamResponse:
                     if outcome.first_token_at is None:
                         outcome.first_token_at = loop.time()
                 await send({"type": "http.response.body", "body": data, "more_body": True})
+                if events < limit:
+                    mark(now())  # type: ignore[misc]
+                    plan(due)  # type: ignore[misc]
                 events += 1
                 sent += len(data)
         finally:
@@ -211,6 +239,7 @@ class StreamResponse:
         instant = self.timing.is_instant
         gap = self.script.write_gap
         at = ticker().at
+        timeline = outcome.timeline
         for action in self.script.actions(self.frames):
             if isinstance(action, Send):
                 if action.paced:
@@ -226,12 +255,22 @@ class StreamResponse:
                     await send({"type": "http.response.body", "body": part, "more_body": True})
                     outcome.bytes_sent += len(part)
                 if action.event:
+                    if timeline is not None and outcome.events_sent < timeline.limit:
+                        timeline.sent.append(loop.time())
+                        if not instant:
+                            timeline.due.append(due)
                     outcome.events_sent += 1
             elif isinstance(action, Pause):
                 began = loop.time()
-                await _pause(action, send, outcome)
+                try:
+                    await _pause(action, send, outcome)
+                finally:
+                    if timeline is not None:
+                        timeline.pauses.append((outcome.events_sent, began, loop.time()))
                 due += loop.time() - began  # later gaps keep their length
             else:
+                if timeline is not None:
+                    timeline.cut_at = loop.time()
                 return True
         return False
 
@@ -248,10 +287,16 @@ async def _pause(pause: Pause, send: Callable, outcome: StreamOutcome) -> None:
             await asyncio.sleep(left)
             continue
         await asyncio.sleep(min(left, pause.every))
-        if end is None or loop.time() < end:
+        # No keep-alive in the last half interval: the stream resumes then anyway. (Timers
+        # may wake a fraction of a millisecond early on a clock that has not moved;
+        # "before the end" alone made the end of a stall a burst of keep-alives.)
+        if end is None or end - loop.time() > pause.every / 2:
             for part in pause.keepalive:
                 await send({"type": "http.response.body", "body": part, "more_body": True})
                 outcome.bytes_sent += len(part)
+            timeline = outcome.timeline
+            if timeline is not None and len(timeline.keepalives) < timeline.limit:
+                timeline.keepalives.append(loop.time())
 
 
 async def _disconnected(receive: Callable) -> None:

@@ -18,6 +18,7 @@ from understudy.core import ids
 from understudy.core.errors import ApiError
 from understudy.core.reply import Reply, Usage
 from understudy.core.request import Message, NeutralRequest
+from understudy.providers.anthropic.follow import messages_follow
 from understudy.providers.anthropic.provider import ANTHROPIC, error_object
 from understudy.providers.anthropic.request import validate_count_tokens, validate_messages
 from understudy.providers.base import ApiModule, EventStream
@@ -109,6 +110,7 @@ def neutral_request(
         stop=tuple(checked.get("stop_sequences") or ()),
         headers=headers,
         body=body,
+        **messages_follow(body),
     )
 
 

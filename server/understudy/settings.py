@@ -47,6 +47,9 @@ class Settings:
     api_keys: list[str] = field(default_factory=list)
     admin_token: str | None = None
     reload: bool = True
+    # Replies that follow the request (arguments: auto, content: {json: auto}):
+    auto_max_size: int = 100_000
+    """Most characters, items and properties one generated value may have."""
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -73,4 +76,6 @@ class Settings:
         settings.api_keys = [key.strip() for key in api_keys.split(",") if key.strip()]
         settings.admin_token = env.get("UNDERSTUDY_ADMIN_TOKEN") or None
         settings.reload = _env_bool("UNDERSTUDY_RELOAD", settings.reload)
+        # Replies that follow the request: the bound on one generated value.
+        settings.auto_max_size = int(env.get("UNDERSTUDY_AUTO_MAX_SIZE", settings.auto_max_size))
         return settings

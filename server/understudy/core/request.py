@@ -72,13 +72,16 @@ class NeutralRequest:
 
     @property
     def tools_callable(self) -> bool:
-        """Tools are offered and the request lets the model call them."""
-        return bool(self.tools) and self.tool_choice != "none"
+        """Function tools are offered and the request lets the model call them (built-in
+        server tools such as web search are the provider's to call, not the model's)."""
+        return bool(self.tool_schemas) and self.tool_choice != "none"
 
     @property
     def tool_forced(self) -> bool:
-        """The request makes the model call a tool (one it names, or any)."""
-        return self.tool_choice in ("required", "tool") and bool(self.tools)
+        """The request makes the model call a function tool (one it names, or any)."""
+        return self.tool_choice == "tool" or (
+            self.tool_choice == "required" and bool(self.tool_schemas)
+        )
 
     @property
     def tool_result(self) -> str:

@@ -5,6 +5,7 @@ The corpus covers every keyword the generator claims (see understudy.plan.genera
 """
 
 import re
+import time
 
 import jsonschema
 import pytest
@@ -267,3 +268,38 @@ def test_a_self_referencing_required_schema_stops():
     }
     for seed in range(10):
         jsonschema.validate(generate(schema, seed), schema)
+
+
+@pytest.mark.parametrize(
+    "schema",
+    [
+        {"type": "number", "minimum": 1e308, "multipleOf": 1e-300},
+        {"type": "integer", "minimum": "ten"},
+        {"type": "object", "properties": "nope", "required": ["a"]},
+        {"type": "string", "pattern": "(a{1000}){1000}"},
+        {"type": "string", "pattern": "[" * 3},
+        {"type": "array", "items": {"enum": [1]}, "uniqueItems": True, "minItems": 5},
+        {"type": "object", "minProperties": 10**9},
+        {"items": {"allOf": [{"items": {"allOf": [{}]}}]}},
+        {"$ref": "#/nowhere"},
+    ],
+)
+def test_hostile_schemas_end_in_a_generator_error_or_a_value(schema):
+    """A client's schema is untrusted: the generator answers or says why, quickly."""
+    started = time.monotonic()
+    try:
+        value = generate(schema, 0, budget=10_000)
+    except (TooLarge, Unsatisfiable) as error:
+        assert str(error)
+    else:
+        if "pattern" not in schema:  # "[[[" is no pattern; any string is as good as another
+            assert jsonschema.Draft202012Validator(schema).is_valid(value)
+    assert time.monotonic() - started < 2
+
+
+def test_a_very_deep_schema_is_too_large_not_a_crash():
+    schema: dict = {"type": "string"}
+    for _ in range(3000):
+        schema = {"allOf": [{"type": "object", "properties": {"a": schema}, "required": ["a"]}]}
+    with pytest.raises(TooLarge):
+        generate(schema, 0)

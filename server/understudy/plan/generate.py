@@ -24,6 +24,7 @@ import random
 import re
 import string
 import uuid
+import warnings
 from typing import Any
 
 try:  # the standard library's regex parser; public as sre_parse before 3.11
@@ -80,8 +81,18 @@ _EPOCH = datetime.datetime(2024, 1, 1, tzinfo=datetime.UTC)
 
 
 def generate(schema: Any, seed: int = 0, *, name: str = "", budget: int = DEFAULT_BUDGET) -> Any:
-    """A value valid for ``schema``; ``name`` is the property it fills, for plausibility."""
-    return _Generator(schema, random.Random(seed), budget).value(schema, name, 0)
+    """A value valid for ``schema``; ``name`` is the property it fills, for plausibility.
+
+    Raises ``TooLarge`` or ``Unsatisfiable``, never anything else, whatever the schema.
+    """
+    try:
+        return _Generator(schema, random.Random(seed), budget).value(schema, name, 0)
+    except RecursionError:
+        raise TooLarge("the schema nests deeper than Understudy generates") from None
+    except (TooLarge, Unsatisfiable):
+        raise
+    except Exception as error:  # a malformed schema ("properties": "nope"): say so, don't crash
+        raise Unsatisfiable(f"the schema cannot be followed ({type(error).__name__})") from None
 
 
 class _Generator:
@@ -137,11 +148,11 @@ class _Generator:
         if depth > _MAX_DEPTH:
             raise TooLarge("the schema nests deeper than Understudy generates")
         schema = self.resolve(schema, depth)
+        self.spend(1)
         if schema is True or schema == {}:
             return self.plain_string(name, {})
         if schema is False or not isinstance(schema, dict):
             raise Unsatisfiable("the schema 'false' allows no value")
-        self.spend(1)
         if "const" in schema:
             return schema["const"]
         if "enum" in schema:
@@ -289,6 +300,7 @@ class _Generator:
             keep = set(required) | set(chosen[: max(int(maximum), len(required))])
             chosen = [key for key in chosen if key in keep]
         minimum = int(schema.get("minProperties", 0))
+        self.spend(minimum)
         for key in optional:
             if len(chosen) >= minimum:
                 break
@@ -356,7 +368,9 @@ class _Generator:
     def from_pattern(self, pattern: str) -> str | None:
         """A string the pattern matches, or None for a construct this does not generate."""
         try:
-            parsed = _sre.parse(pattern)
+            with warnings.catch_warnings():  # a client's odd pattern is not our warning
+                warnings.simplefilter("ignore")
+                parsed = _sre.parse(pattern)
         except (re.error, RecursionError, OverflowError):
             return None
         out: list[str] = []

@@ -741,7 +741,7 @@ def check_stream(raw: str) -> list[tuple[str, dict[str, Any]]]:
 
 
 def scenario_request(name: str) -> dict[str, Any]:
-    tools = [WEATHER, TIME] if name.startswith("weather") else []
+    tools = [WEATHER, TIME] if name.startswith(("weather", "agent-")) else []
     return {"messages": user("hello"), "tools": tools, "max_tokens": 4096}
 
 

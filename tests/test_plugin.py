@@ -118,7 +118,7 @@ def test_invalid_scenario_raises_with_details(understudy: Understudy) -> None:
         understudy.add_scenario({"name": "bad", "reply": {"content": 5}})
     assert caught.value.status == 400
     assert caught.value.details == [
-        "<request>:1: reply.content: must be a string or a list of strings"
+        "<request>:1: reply.content: must be a string, a list of strings or {json: auto}"
     ]
 
 

@@ -137,7 +137,7 @@ def test_load_paths_reports_problems_of_every_file(tmp_path: Path) -> None:
     with pytest.raises(ScenarioError) as caught:
         load_paths([tmp_path])
     assert caught.value.problems == [
-        f"{tmp_path / 'a.yaml'}:2: reply.content: must be a string or a list of strings",
+        f"{tmp_path / 'a.yaml'}:2: reply.content: must be a string, a list of strings or {{json: auto}}",
         f"{tmp_path / 'b.yml'}:2: reply.conten: unknown field",
     ]
 

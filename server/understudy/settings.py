@@ -57,6 +57,9 @@ class Settings:
     allowed_hosts: list[str] = field(default_factory=list)
     # dashboard: the stream timeline (per-event send times) kept in the journal
     timeline_events: int = 2000
+    # Replies that follow the request (arguments: auto, content: {json: auto}):
+    auto_max_size: int = 100_000
+    """Most characters, items and properties one generated value may have."""
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -96,4 +99,6 @@ class Settings:
         settings.timeline_events = int(
             env.get("UNDERSTUDY_TIMELINE_EVENTS", settings.timeline_events)
         )
+        # Replies that follow the request: the bound on one generated value.
+        settings.auto_max_size = int(env.get("UNDERSTUDY_AUTO_MAX_SIZE", settings.auto_max_size))
         return settings

@@ -33,6 +33,22 @@ class Message:
     tool_result: bool = False
 
 
+ToolChoice = Literal["auto", "none", "required", "tool"]
+"""What the request lets the model do with its tools; ``tool`` names one in ``forced_tool``."""
+
+
+@dataclass(frozen=True, slots=True)
+class OutputFormat:
+    """The JSON the request asks the reply's text to be (structured output).
+
+    ``schema`` is None for "any JSON object" (Chat's ``json_object``).
+    """
+
+    schema: dict[str, Any] | None = None
+    name: str = ""
+    strict: bool = False
+
+
 @dataclass(slots=True)
 class NeutralRequest:
     api: Api
@@ -51,6 +67,37 @@ class NeutralRequest:
     """The thread a continuation belongs to: the id of the thread's first reply."""
     headers: Mapping[str, str] = field(default_factory=dict)
     body: dict[str, Any] = field(default_factory=dict)
+    tool_schemas: Mapping[str, Any] = field(default_factory=dict)
+    """Each offered function tool's argument JSON Schema, by name (for ``arguments: auto``)."""
+    tool_choice: ToolChoice = "auto"
+    forced_tool: str | None = None
+    output: OutputFormat | None = None
+
+    @property
+    def tools_callable(self) -> bool:
+        """Function tools are offered and the request lets the model call them (built-in
+        server tools such as web search are the provider's to call, not the model's)."""
+        return bool(self.tool_schemas) and self.tool_choice != "none"
+
+    @property
+    def tool_forced(self) -> bool:
+        """The request makes the model call a function tool (one it names, or any)."""
+        return self.tool_choice == "tool" or (
+            self.tool_choice == "required" and bool(self.tool_schemas)
+        )
+
+    @property
+    def tool_result(self) -> str:
+        """The text of the conversation's last tool result, or ``""``."""
+        for message in reversed(self.messages):
+            if message.tool_result:
+                return message.text
+        return ""
+
+    @property
+    def called_tools(self) -> frozenset[str]:
+        """Tools the assistant already called in this conversation."""
+        return frozenset(name for m in self.messages for name in m.tool_calls)
 
     @property
     def last_user_message(self) -> str:

@@ -48,7 +48,7 @@ def build_plan(
     timing = Timing.from_delivery(delivery, settings.time_scale)
     return ReplyPlan(
         request=request,
-        reply=build_reply(request, spec, delivery),
+        reply=build_reply(request, spec, delivery, settings.auto_max_size),
         timing=timing,
         scenario=scenario.name,
         reply_index=selection.reply_index,

@@ -9,7 +9,8 @@ from functools import lru_cache
 from understudy.core.reply import Reply, ToolCall, Usage
 from understudy.core.request import NeutralRequest
 from understudy.core.tokens import count_tokens, split_chars, split_json, split_tokens
-from understudy.scenarios.schema import Delivery, ReplySpec
+from understudy.plan import follow
+from understudy.scenarios.schema import Delivery, JsonContent, ReplySpec
 
 # Per-message and per-tool framing overhead, roughly what chat templates add.
 _MESSAGE_OVERHEAD = 4
@@ -82,11 +83,31 @@ def count_input_tokens(request: NeutralRequest) -> int:
     return total + sum(count_tokens(name) + _MESSAGE_OVERHEAD for name in request.tools)
 
 
-def build_reply(request: NeutralRequest, spec: ReplySpec, delivery: Delivery) -> Reply:
-    """Turn a scenario reply into the neutral reply for this request."""
-    reasoning = _text(spec.reasoning)
-    content = _text(spec.content)
-    refusal = spec.refusal or ""
+def build_reply(
+    request: NeutralRequest,
+    spec: ReplySpec,
+    delivery: Delivery,
+    budget: int = follow.DEFAULT_BUDGET,
+) -> Reply:
+    """Turn a scenario reply into the neutral reply for this request.
+
+    ``budget`` bounds each value generated for ``auto`` arguments and ``{json: auto}``.
+    """
+    seed = follow.seed_of(request, delivery.seed)
+    chunking = delivery.chunking
+    spec_reasoning = follow.render(request, spec.reasoning)
+    spec_refusal = follow.render(request, spec.refusal)
+    if isinstance(spec.content, JsonContent):
+        spec_content: str | list[str] | None = follow.json_content(request, seed, budget)
+        if chunking == "words":
+            spec_content = split_json(spec_content)
+    else:
+        spec_content = follow.render(request, spec.content)
+        if isinstance(chunking, list) and spec_content != spec.content:
+            chunking = "words"  # the scripted chunks split the template, not its rendering
+    reasoning = _text(spec_reasoning)
+    content = _text(spec_content)
+    refusal = _text(spec_refusal)
     finish = spec.finish_reason
     stop_sequence = spec.stop_sequence
 
@@ -97,27 +118,31 @@ def build_reply(request: NeutralRequest, spec: ReplySpec, delivery: Delivery) ->
             break
 
     truncated = False
-    budget = request.max_tokens
-    calls = [ToolCall(call.name, call.arguments_text(), [], call.id) for call in spec.tool_calls]
-    if budget is not None:
-        reasoning, used = _take_tokens(reasoning, budget)
-        budget -= used
+    tokens = request.max_tokens
+    calls = []
+    for index, call in enumerate(spec.tool_calls):
+        name = follow.tool_name(request, call)
+        text = follow.arguments(request, call, name, seed + index + 1, budget)
+        calls.append(ToolCall(name, text, [], call.id))
+    if tokens is not None:
+        reasoning, used = _take_tokens(reasoning, tokens)
+        tokens -= used
         before = content
-        content, used = _take_tokens(content, budget)
-        budget -= used
-        truncated = content != before or reasoning != _text(spec.reasoning)
+        content, used = _take_tokens(content, tokens)
+        tokens -= used
+        truncated = content != before or reasoning != _text(spec_reasoning)
         kept = []
         for call in calls:
             cost = _count(call.arguments) + _TOOL_CALL_OVERHEAD
-            if truncated or cost > budget:
+            if truncated or cost > tokens:
                 truncated = True
                 break
-            budget -= cost
+            tokens -= cost
             kept.append(call)
         calls = kept
 
     for call, call_spec in zip(calls, spec.tool_calls, strict=False):
-        if call_spec.fragments is not None:
+        if call_spec.fragments is not None and call_spec.arguments != "auto":
             call.fragments = list(call_spec.fragments)
         elif delivery.chunking == "none":
             call.fragments = [call.arguments]
@@ -157,13 +182,12 @@ def build_reply(request: NeutralRequest, spec: ReplySpec, delivery: Delivery) ->
             if value is not None:
                 setattr(usage, name, value)
 
-    chunking = delivery.chunking
     return Reply(
         model=spec.model or request.model,
         reasoning=chunk(
-            reasoning, spec.reasoning, "words" if isinstance(chunking, list) else chunking
+            reasoning, spec_reasoning, "words" if isinstance(chunking, list) else chunking
         ),
-        content=chunk(content, spec.content, chunking),
+        content=chunk(content, spec_content, chunking),
         refusal=chunk(refusal, refusal, "words" if isinstance(chunking, list) else chunking),
         tool_calls=calls,
         finish_reason=finish,

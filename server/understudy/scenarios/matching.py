@@ -97,6 +97,10 @@ def _compile(match: Match) -> Iterator[Condition]:
         yield _tool_result(match.tool_result)
     if match.turn is not None and (match.turn.min is not None or match.turn.max is not None):
         yield _turn(match.turn.min, match.turn.max)
+    for name, test in _FLAGS.items():
+        expected = getattr(match, name)
+        if expected is not None:
+            yield _flag(name, expected, test)
 
 
 _last_user_message = operator.attrgetter("last_user_message")
@@ -193,6 +197,24 @@ def _tool_result(expected: bool) -> Condition:
         return f"expected {'true' if expected else 'false'}"
 
     return Condition("tool_result", holds, why)
+
+
+_FLAGS: dict[str, Test] = {
+    "tools_offered": operator.attrgetter("tools_callable"),
+    "tool_forced": operator.attrgetter("tool_forced"),
+    "structured_output": lambda request: request.output is not None,
+}
+"""Yes/no properties of what the request lets or makes the model do."""
+
+
+def _flag(name: str, expected: bool, test: Test) -> Condition:
+    def holds(request: NeutralRequest) -> bool:
+        return test(request) == expected
+
+    def why(request: NeutralRequest) -> str:
+        return f"expected {'true' if expected else 'false'}"
+
+    return Condition(name, holds, why)
 
 
 def _turn(low: int | None, high: int | None) -> Condition:

@@ -16,6 +16,7 @@ from pydantic import (
     NonNegativeInt,
     PositiveFloat,
     PrivateAttr,
+    ValidationInfo,
     WithJsonSchema,
     field_validator,
     model_validator,
@@ -32,6 +33,7 @@ from understudy.faults.specs import (
     fault_list,
 )
 from understudy.providers import API_NAMES
+from understudy.scenarios import template
 
 FinishReason = Literal[
     "stop", "length", "tool_calls", "content_filter", "refusal", "stop_sequence", "pause_turn"
@@ -75,6 +77,17 @@ class Match(Strict):
     )
     turn: TurnRange | None = Field(
         None, description="Assistant turns so far: a number or {min, max}."
+    )
+    tools_offered: bool | None = Field(
+        None, description="Whether the request offers tools the model may call."
+    )
+    tool_forced: bool | None = Field(
+        None, description="Whether tool_choice makes the model call a tool (named, or any)."
+    )
+    structured_output: bool | None = Field(
+        None,
+        description="Whether the request asks for JSON output (a json_schema or json_object "
+        "response format, Responses text.format, Anthropic output_config.format).",
     )
 
     @model_validator(mode="before")
@@ -214,14 +227,22 @@ class Delivery(Strict):
         return base.model_copy(update=update)
 
 
+AUTO = "auto"
+
+
 class ToolCallSpec(Strict):
-    name: str = Field(min_length=1)
+    name: str = Field(
+        min_length=1,
+        description="The tool to call; 'auto': the tool the request forces, else the first "
+        "offered one not yet called (else the first offered).",
+    )
     arguments: Annotated[
         Any,
         WithJsonSchema(
             {
-                "description": "An object, or a string holding a JSON object.",
-                "anyOf": [{"type": "object"}, {"type": "string"}],
+                "description": "An object, a string holding a JSON object, or 'auto': "
+                "generated from the offered tool's JSON Schema, valid against it.",
+                "anyOf": [{"type": "object"}, {"type": "string"}, {"const": AUTO}],
             }
         ),
     ] = None
@@ -235,7 +256,7 @@ class ToolCallSpec(Strict):
     @field_validator("arguments", mode="before")
     @classmethod
     def _arguments(cls, value: Any) -> Any:
-        if value is None or isinstance(value, dict):
+        if value is None or isinstance(value, dict) or value == AUTO:
             return value
         if isinstance(value, str):
             try:
@@ -249,6 +270,8 @@ class ToolCallSpec(Strict):
 
     @model_validator(mode="after")
     def _fragments_match(self) -> "ToolCallSpec":
+        if self.fragments is not None and self.arguments == AUTO:
+            raise ValueError("fragments cannot be given with 'arguments: auto'")
         if self.fragments is not None:
             joined = "".join(self.fragments)
             if self.arguments is None:
@@ -295,10 +318,40 @@ TextOrChunks = Annotated[
 ]
 
 
+class JsonContent(Strict):
+    """Content that is JSON valid for the request's structured-output schema."""
+
+    json_: Literal["auto"] = Field(alias="json")
+
+
+ContentSpec = Annotated[
+    str | list[str] | JsonContent | None,
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "string"},
+                {"type": "array", "items": {"type": "string"}},
+                {
+                    "type": "object",
+                    "properties": {"json": {"const": AUTO}},
+                    "required": ["json"],
+                    "additionalProperties": False,
+                    "description": "JSON valid for the request's response format schema.",
+                },
+            ]
+        }
+    ),
+]
+
+
 class ReplySpec(Strict):
     """What the model says; API-neutral."""
 
-    content: TextOrChunks = Field(None, description="Reply text; a list gives the exact chunks.")
+    content: ContentSpec = Field(
+        None,
+        description="Reply text (may use {{ variable }} templates); a list gives the exact "
+        "chunks; {json: auto} answers JSON valid for the request's schema.",
+    )
     reasoning: TextOrChunks = Field(
         None, description="Reasoning text, streamed before the content; a list gives the chunks."
     )
@@ -335,12 +388,27 @@ class ReplySpec(Strict):
 
     @field_validator("content", "reasoning", mode="before")
     @classmethod
-    def _text_or_chunks(cls, value: Any) -> Any:
-        if value is None or isinstance(value, str):
+    def _text_or_chunks(cls, value: Any, info: ValidationInfo) -> Any:
+        if value is None:
             return value
+        if isinstance(value, str):
+            return template.check(value)
         if isinstance(value, list) and all(isinstance(chunk, str) for chunk in value):
+            for chunk in value:
+                template.check(chunk)
             return value
+        if info.field_name == "content" and isinstance(value, dict):
+            if value != {"json": AUTO}:
+                raise ValueError("the JSON form is {json: auto}")
+            return JsonContent(json=AUTO)
+        if info.field_name == "content":
+            raise ValueError("must be a string, a list of strings or {json: auto}")
         raise ValueError("must be a string or a list of strings")
+
+    @field_validator("refusal")
+    @classmethod
+    def _refusal(cls, value: str | None) -> str | None:
+        return value if value is None else template.check(value)
 
 
 class Scenario(Strict):
@@ -377,6 +445,9 @@ class Scenario(Strict):
                 reply.delivery.merged_over(self.delivery) if reply.delivery else self.delivery
             )
             chunks = delivery.chunking if delivery else None
+            if isinstance(chunks, list) and isinstance(reply.content, JsonContent):
+                where = "reply" if self.reply is not None else f"replies[{index}]"
+                raise ValueError(f"{where}: a chunking list cannot split content {{json: auto}}")
             if isinstance(chunks, list) and reply.content is not None:
                 text = reply.content if isinstance(reply.content, str) else "".join(reply.content)
                 if "".join(chunks) != text:

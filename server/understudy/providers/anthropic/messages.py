@@ -21,6 +21,7 @@ from understudy.core.errors import ApiError
 from understudy.core.reply import Reply, Usage
 from understudy.core.request import Message, NeutralRequest
 from understudy.providers.anthropic import threads
+from understudy.providers.anthropic.follow import messages_follow
 from understudy.providers.anthropic.provider import ANTHROPIC, error_object
 from understudy.providers.anthropic.request import validate_count_tokens, validate_messages
 from understudy.providers.base import ApiModule, EventStream, Stored
@@ -113,6 +114,7 @@ def neutral_request(
         continues=_previous_message_id(checked.get("thread")),
         headers=headers,
         body=body,
+        **messages_follow(body),
     )
 
 

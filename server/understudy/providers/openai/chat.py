@@ -17,6 +17,7 @@ from understudy.core.reply import Reply, Usage
 from understudy.core.request import Message, NeutralRequest
 from understudy.providers.base import ApiModule, EventStream
 from understudy.providers.openai import fields, obfuscation
+from understudy.providers.openai.follow import chat_follow
 from understudy.providers.openai.obfuscation import closings
 from understudy.providers.openai.provider import OPENAI, error_object
 from understudy.stream.frames import Frame
@@ -179,6 +180,7 @@ class ChatApi(ApiModule):
             else tuple(s for s in stop or () if isinstance(s, str)),
             headers=headers,
             body=body,
+            **chat_follow(body),
         )
 
     def render_body(self, plan: "ReplyPlan") -> dict[str, Any]:

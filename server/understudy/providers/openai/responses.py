@@ -15,6 +15,7 @@ from understudy.core.errors import ApiError
 from understudy.core.request import Message, NeutralRequest
 from understudy.providers.base import ApiModule, Preset, Stored
 from understudy.providers.openai import fields
+from understudy.providers.openai.follow import responses_follow
 from understudy.providers.openai.provider import OPENAI
 from understudy.providers.openai.responses_input import (
     MIN_OUTPUT_TOKENS,
@@ -78,6 +79,7 @@ class ResponsesApi(ApiModule):
             continues=fields.get(body, "previous_response_id", "a string"),
             headers=headers,
             body=body,
+            **responses_follow(body),
         )
 
     def render_body(self, plan: "ReplyPlan") -> dict[str, Any]:

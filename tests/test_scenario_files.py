@@ -55,8 +55,8 @@ reply:
         ),
         (
             "name: t\nmatch:\n  last_user_message: '(unclosed'\nreply: {content: hi}\n",
-            "tools.yaml:3: match.last_user_message: not a valid regular expression: "
-            "missing ), unterminated subpattern at position 0",
+            "tools.yaml:3: match.last_user_message: not a valid RE2 regular expression: "
+            "missing ): (unclosed",
         ),
         (
             "name: t\nreply:\n  content: hi\n  delivery: {chunking: {chars: 0}}\n",

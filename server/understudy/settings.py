@@ -47,6 +47,11 @@ class Settings:
     api_keys: list[str] = field(default_factory=list)
     admin_token: str | None = None
     reload: bool = True
+    # Safe by default: scenario patterns and parsing (sec-regex).
+    match_text_limit: int = 64 * 1024
+    """Characters of a prompt, system prompt or header value a scenario regex sees: the first N."""
+    max_admin_body_bytes: int = 1024 * 1024
+    """Largest admin request body (runtime scenarios); a larger one is refused with 413."""
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -73,4 +78,11 @@ class Settings:
         settings.api_keys = [key.strip() for key in api_keys.split(",") if key.strip()]
         settings.admin_token = env.get("UNDERSTUDY_ADMIN_TOKEN") or None
         settings.reload = _env_bool("UNDERSTUDY_RELOAD", settings.reload)
+        # Safe by default: scenario patterns and parsing (sec-regex).
+        settings.match_text_limit = int(
+            env.get("UNDERSTUDY_MATCH_TEXT_LIMIT", settings.match_text_limit)
+        )
+        settings.max_admin_body_bytes = int(
+            env.get("UNDERSTUDY_MAX_ADMIN_BODY_BYTES", settings.max_admin_body_bytes)
+        )
         return settings

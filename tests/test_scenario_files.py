@@ -81,7 +81,7 @@ reply:
         ),
         (
             "name: t\nreply:\n  content: [unclosed\n",
-            "tools.yaml:4: invalid YAML: expected ',' or ']', but got '<stream end>'",
+            "tools.yaml:4: invalid YAML: did not find expected ',' or ']'",
         ),
         (
             "- just a string\n",

@@ -235,7 +235,7 @@ class ToolCallSpec(Strict):
         if isinstance(value, str):
             try:
                 parsed = json.loads(value)
-            except ValueError:
+            except (ValueError, RecursionError):
                 raise ValueError("must be an object or a JSON string") from None
             if not isinstance(parsed, dict):
                 raise ValueError("must be an object or a JSON string holding an object")
@@ -249,7 +249,7 @@ class ToolCallSpec(Strict):
             if self.arguments is None:
                 try:
                     parsed = json.loads(joined)
-                except ValueError:
+                except (ValueError, RecursionError):
                     raise ValueError("fragments must concatenate to a JSON object") from None
                 if not isinstance(parsed, dict):
                     raise ValueError("fragments must concatenate to a JSON object")
@@ -271,7 +271,7 @@ class ToolCallSpec(Strict):
 def _loads_or_none(text: str) -> Any:
     try:
         return json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):  # deep nesting is no JSON a reply can send
         return None
 
 

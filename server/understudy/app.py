@@ -81,12 +81,19 @@ def _v1_route(
     return Route(path, endpoint, methods=[method])
 
 
-def _routes(state: ServerState) -> list[BaseRoute]:
+def _routes(state: ServerState, watcher: reload.Watcher) -> list[BaseRoute]:
     api_keys = state.settings.api_keys
 
     async def health(request: Request) -> JSONResponse:
+        """``degraded`` while the scenario files on disk are bad (the previous catalog
+        still serves) or the file watcher has failed; ``reload`` says which."""
         return JSONResponse(
-            {"status": "ok", "version": __version__, "scenarios": len(state.catalog.scenarios)}
+            {
+                "status": "degraded" if watcher.degraded else "ok",
+                "version": __version__,
+                "scenarios": len(state.catalog.scenarios),
+                "reload": watcher.report(),
+            }
         )
 
     async def metrics(request: Request) -> Response:
@@ -175,16 +182,17 @@ def create_app(settings: Settings | None = None, state: ServerState | None = Non
         "allow_headers": ["*"],
         "expose_headers": ["x-request-id", "request-id"],
     }
+    watcher = reload.Watcher(state)
     model_endpoints: Callable = ModelEndpoints(ENDPOINTS, state)
     if settings.cors_origins:
         model_endpoints = CORSMiddleware(model_endpoints, **cors)
     app = UnderstudyApp(
         model_endpoints=model_endpoints,
         model_paths=set(ENDPOINTS),
-        routes=_routes(state),
+        routes=_routes(state, watcher),
         middleware=[Middleware(CORSMiddleware, **cors)] if settings.cors_origins else [],
         exception_handlers={HTTPException: _http_error, Exception: _server_error},
-        lifespan=reload.lifespan(state),
+        lifespan=watcher.lifespan,
     )
     app.state.understudy = state
     return app

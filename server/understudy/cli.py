@@ -72,6 +72,22 @@ def _parser() -> argparse.ArgumentParser:
         help="do not watch scenario files for changes (env UNDERSTUDY_RELOAD=0)",
     )
 
+    # Safe by default: scenario patterns and parsing (sec-regex).
+    serve.add_argument(
+        "--match-text-limit",
+        type=int,
+        metavar="CHARS",
+        help="characters of a prompt, system prompt or header a scenario regex sees "
+        "(env UNDERSTUDY_MATCH_TEXT_LIMIT, default 65536)",
+    )
+    serve.add_argument(
+        "--max-admin-body-bytes",
+        type=int,
+        metavar="BYTES",
+        help="largest admin request body, e.g. runtime scenarios "
+        "(env UNDERSTUDY_MAX_ADMIN_BODY_BYTES, default 1048576)",
+    )
+
     validate = commands.add_parser("validate", help="check scenario files and exit")
     validate.add_argument("paths", nargs="+", metavar="PATH")
 
@@ -96,6 +112,9 @@ def _export(args: argparse.Namespace) -> None:
         "UNDERSTUDY_API_KEYS": ",".join(args.api_keys) if args.api_keys else None,
         "UNDERSTUDY_ADMIN_TOKEN": args.admin_token,
         "UNDERSTUDY_RELOAD": None if args.reload is None else "0",
+        # Safe by default: scenario patterns and parsing (sec-regex).
+        "UNDERSTUDY_MATCH_TEXT_LIMIT": args.match_text_limit,
+        "UNDERSTUDY_MAX_ADMIN_BODY_BYTES": args.max_admin_body_bytes,
     }
     for name, value in values.items():
         if value is not None:

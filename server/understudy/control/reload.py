@@ -1,21 +1,24 @@
 """Hot reload: watch the scenario paths and swap in a new catalog when files change.
 
 Runs as a task in the app's lifespan. A change reloads the whole catalog the same way
-start-up does; if any file is now bad, the error is logged and the previous catalog keeps
-serving, so a half-saved edit never takes the server down. Runtime scenarios, reply
-counters and the journal are untouched by a reload.
+start-up does; if any file is now bad, the error is logged, reported by ``/health`` and
+the previous catalog keeps serving, so a half-saved edit never takes the server down and
+the next good save is picked up. Runtime scenarios, reply counters and the journal are
+untouched by a reload.
 """
 
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from watchfiles import Change, awatch
 
+from understudy.record.journal import iso_time
 from understudy.scenarios import Catalog, ScenarioError, load_paths
 from understudy.scenarios.loader import SUFFIXES
 from understudy.state import ServerState
@@ -53,51 +56,104 @@ def watch_targets(paths: list[str]) -> tuple[list[Path], Callable[[Change, str],
     return sorted(watched), relevant
 
 
-def load_catalog(paths: list[str]) -> Catalog:
-    return Catalog(load_paths(paths))
+def load_catalog(paths: list[str], text_limit: int) -> Catalog:
+    return Catalog(load_paths(paths), text_limit)
 
 
-async def reload_catalog(state: ServerState) -> bool:
-    """Load the catalog again; keep the old one (and log why) if the files are bad."""
-    try:
-        catalog = await asyncio.to_thread(load_catalog, state.settings.scenarios)
-    except ScenarioError as exc:
-        logger.error("scenario reload failed; still serving the previous catalog:\n%s", exc)
+ReloadState = Literal["watching", "off", "failed"]
+
+RETRY_SECONDS = (1.0, 30.0)
+"""The first and the longest wait before restarting a watcher that failed."""
+
+
+class Watcher:
+    """Hot reload, and how it is going: what ``/health`` reports under ``reload``.
+
+    ``state`` is ``watching``, ``off`` (disabled, or nothing to watch) or ``failed`` (the
+    file watcher itself broke; it is restarted after a pause). ``last_error`` holds the
+    problems of the files on disk while they are bad, so the server is degraded: it still
+    serves the catalog loaded at ``last_reload``.
+    """
+
+    def __init__(self, state: ServerState) -> None:
+        self.server = state
+        self.state: ReloadState = "off"
+        self.last_error: str | None = None
+        self.last_reload = time.time()
+        """When the catalog now serving was loaded; it was, just before the watcher."""
+
+    @property
+    def degraded(self) -> bool:
+        return self.last_error is not None or self.state == "failed"
+
+    def report(self) -> dict[str, Any]:
+        return {
+            "state": self.state,
+            "last_error": self.last_error,
+            "last_reload": iso_time(self.last_reload),
+        }
+
+    async def reload(self) -> bool:
+        """Load the catalog again; keep the old one (and say why) if the files are bad."""
+        settings = self.server.settings
+        try:
+            catalog = await asyncio.to_thread(
+                load_catalog, settings.scenarios, settings.match_text_limit
+            )
+        except ScenarioError as exc:
+            problems = str(exc)
+        except Exception as exc:  # whatever a file holds, the watcher carries on
+            logger.exception("scenario reload failed unexpectedly")
+            problems = f"{type(exc).__name__}: {exc}"
+        else:
+            self.server.catalog = catalog
+            self.last_error = None
+            self.last_reload = time.time()
+            logger.info("reloaded %d scenarios", len(catalog.scenarios))
+            return True
+        self.last_error = problems
+        logger.error("scenario reload failed; still serving the previous catalog:\n%s", problems)
         return False
-    except ValueError as exc:
-        logger.error("scenario reload failed; still serving the previous catalog: %s", exc)
-        return False
-    state.catalog = catalog
-    logger.info("reloaded %d scenarios", len(catalog.scenarios))
-    return True
 
+    async def run(self, stop: asyncio.Event) -> None:
+        """Reload on every change until ``stop``; restart the file watcher if it breaks."""
+        folders, relevant = watch_targets(self.server.settings.scenarios)
+        if not folders:
+            return
+        pause = RETRY_SECONDS[0]
+        while not stop.is_set():
+            self.state = "watching"
+            try:
+                async for _changes in awatch(
+                    *folders, watch_filter=relevant, stop_event=stop, step=50
+                ):
+                    await self.reload()
+                    pause = RETRY_SECONDS[0]
+            except Exception as exc:
+                logger.exception("scenario watcher failed; restarting it in %.0f s", pause)
+                self.state = "failed"
+                self.last_error = f"the file watcher failed: {type(exc).__name__}: {exc}"
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), pause)
+                pause = min(pause * 2, RETRY_SECONDS[1])
+                if not stop.is_set():
+                    await self.reload()  # files may have changed while nobody watched
+        self.state = "off"
 
-async def watch(state: ServerState, stop: asyncio.Event) -> None:
-    folders, relevant = watch_targets(state.settings.scenarios)
-    if not folders:
-        return
-    try:
-        async for _changes in awatch(*folders, watch_filter=relevant, stop_event=stop, step=50):
-            await reload_catalog(state)
-    except Exception:
-        logger.exception("scenario watcher stopped; hot reload is off")
-
-
-def lifespan(state: ServerState) -> Callable[[Any], AbstractAsyncContextManager[None]]:
-    """A Starlette lifespan that runs the watcher while the app serves (if enabled)."""
+    def lifespan(self, app: Any) -> AbstractAsyncContextManager[None]:
+        """A Starlette lifespan that runs the watcher while the app serves (if enabled)."""
+        return self._serving()
 
     @contextlib.asynccontextmanager
-    async def run(app: Any) -> AsyncIterator[None]:
-        if not state.settings.reload:
+    async def _serving(self) -> AsyncIterator[None]:
+        if not self.server.settings.reload:
             yield
             return
         stop = asyncio.Event()
-        task = asyncio.create_task(watch(state, stop))
+        task = asyncio.create_task(self.run(stop))
         try:
             yield
         finally:
             stop.set()
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(task, 5)
-
-    return run

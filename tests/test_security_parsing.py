@@ -4,6 +4,7 @@ hot-reload watcher survives all of them and says so in ``/health``.
 """
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -249,6 +250,25 @@ def test_the_watcher_survives_hostile_files_and_reports_them(
     assert report["status"] == "ok"
     assert report["reload"]["last_error"] is None
     assert report["reload"]["last_reload"] > started
+
+
+def test_a_watched_folder_deleted_and_made_again_is_watched_again(
+    serve: Callable[..., str], tmp_path: Path
+) -> None:
+    base_url = serve(FALLBACK)
+    folder = folder_of(tmp_path)
+    shutil.rmtree(folder)
+    eventually(lambda: health(base_url)["reload"]["state"] == "failed", "the watcher to fail")
+    assert health(base_url)["status"] == "degraded"
+    assert ask(base_url) == "fallback"
+
+    folder.mkdir()
+    (folder / "s0.yaml").write_text(FALLBACK.replace("{content: fallback}", "{content: back}"))
+    eventually(lambda: ask(base_url) == "back", "the new folder to be loaded")
+    eventually(lambda: health(base_url)["reload"]["state"] == "watching", "watching again")
+    (folder / "s1.yaml").write_text(SUNNY.replace("{text}", "sunny again"))
+    eventually(lambda: ask(base_url) == "sunny again", "a later edit to be served")
+    assert health(base_url)["status"] == "ok"
 
 
 def test_health_says_when_reload_is_off(serve: Callable[..., str]) -> None:

@@ -129,8 +129,16 @@ class Watcher:
                 ):
                     await self.reload()
                     pause = RETRY_SECONDS[0]
+                    gone = [folder for folder in folders if not folder.is_dir()]
+                    if gone:  # a new folder of that name would never raise an event
+                        raise FileNotFoundError(f"the watched folder {gone[0]} is gone")
             except Exception as exc:
-                logger.exception("scenario watcher failed; restarting it in %.0f s", pause)
+                logger.error(
+                    "scenario watcher failed (%s); restarting it in %.0f s",
+                    exc,
+                    pause,
+                    exc_info=not isinstance(exc, OSError),  # a traceback only if unforeseen
+                )
                 self.state = "failed"
                 self.last_error = f"the file watcher failed: {type(exc).__name__}: {exc}"
                 with contextlib.suppress(TimeoutError):

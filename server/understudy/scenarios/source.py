@@ -188,11 +188,9 @@ class _YamlBuilder:
             self._place(value)
 
     def _is_key(self) -> bool:
-        return (
-            bool(self.stack)
-            and isinstance(self.stack[-1].value, dict)
-            and (self.stack[-1].key is _NO_KEY)
-        )
+        """Is the next node a key? In a mapping, every other one is."""
+        frame = self.stack[-1] if self.stack else None
+        return frame is not None and frame.item_lines is None and frame.key is _NO_KEY
 
     def _key(self, event: Any) -> None:
         if not isinstance(event, ScalarEvent):
@@ -200,8 +198,8 @@ class _YamlBuilder:
         if event.tag is None and self._tag(event) == _MERGE:
             raise SourceError(_line(event), "YAML merge keys (<<) are not allowed")
         key = self._scalar(event)
-        if not isinstance(key, str | int | float | bool) or key is None:
-            key = str(key)
+        if not isinstance(key, str | int | float | bool):
+            key = str(key)  # null, a date: as the text it was
         frame = self.stack[-1]
         frame.key = key
         self.lines[(*frame.loc, key)] = _line(event)
@@ -269,7 +267,7 @@ def _shown(tag: str) -> str:
 
 # --- JSON ------------------------------------------------------------------------------
 
-_JSON_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|[{}\[\],:]|[^\s{}\[\],:"]+')
+_JSON_TOKEN = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"|[{}\[\],:]|[^\s{}\[\],:"]+')
 """A string, a structural character or a bare value (number, true, false, null): each
 alternative starts with a different character and cannot backtrack."""
 
@@ -286,6 +284,7 @@ def read_json(text: str) -> list[Document]:
         raise SourceError(exc.lineno, f"invalid JSON: {exc.msg}") from None
     if _depth(data) > MAX_DEPTH:
         _json_lines(text, (0,))  # raises, naming the line where it gets too deep
+        raise SourceError(1, f"nested deeper than {MAX_DEPTH} levels")
     return [Document(data, json=text)]
 
 

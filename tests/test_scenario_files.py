@@ -55,8 +55,8 @@ reply:
         ),
         (
             "name: t\nmatch:\n  last_user_message: '(unclosed'\nreply: {content: hi}\n",
-            "tools.yaml:3: match.last_user_message: not a valid regular expression: "
-            "missing ), unterminated subpattern at position 0",
+            "tools.yaml:3: match.last_user_message: not a valid RE2 regular expression: "
+            "missing ): (unclosed",
         ),
         (
             "name: t\nreply:\n  content: hi\n  delivery: {chunking: {chars: 0}}\n",
@@ -81,7 +81,7 @@ reply:
         ),
         (
             "name: t\nreply:\n  content: [unclosed\n",
-            "tools.yaml:4: invalid YAML: expected ',' or ']', but got '<stream end>'",
+            "tools.yaml:4: invalid YAML: did not find expected ',' or ']'",
         ),
         (
             "- just a string\n",

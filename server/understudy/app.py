@@ -91,17 +91,20 @@ def _v1_route(
     return Route(path, endpoint, methods=[method])
 
 
-def _routes(state: ServerState) -> list[BaseRoute]:
+def _routes(state: ServerState, watcher: reload.Watcher) -> list[BaseRoute]:
     api_keys = state.settings.api_keys
 
     async def health(request: Request) -> JSONResponse:
+        """``degraded`` while the scenario files on disk are bad (the previous catalog
+        still serves) or the file watcher has failed; ``reload`` says which."""
         return JSONResponse(
             {
-                "status": "ok",
+                "status": "degraded" if watcher.degraded else "ok",
                 "version": __version__,
                 "scenarios": len(state.catalog.scenarios),
                 "instance_id": state.instance.id,
                 "started_at": state.instance.started_at_iso,
+                "reload": watcher.report(),
             }
         )
 
@@ -240,6 +243,7 @@ def create_app(settings: Settings | None = None, state: ServerState | None = Non
         "allow_headers": ["*"],
         "expose_headers": ["x-request-id", "request-id"],
     }
+    watcher = reload.Watcher(state)
     model_endpoints: Callable = ModelEndpoints(ENDPOINTS, state)
     if settings.cors_origins:
         model_endpoints = CORSExceptControlPlane(model_endpoints, **cors)
@@ -247,10 +251,10 @@ def create_app(settings: Settings | None = None, state: ServerState | None = Non
         model_endpoints=model_endpoints,
         model_paths=set(ENDPOINTS),
         allowed_hosts=hosts.HostCheck(settings.allowed_hosts, settings.host),
-        routes=_routes(state),
+        routes=_routes(state, watcher),
         middleware=[Middleware(CORSExceptControlPlane, **cors)] if settings.cors_origins else [],
         exception_handlers={HTTPException: _http_error, Exception: _server_error},
-        lifespan=reload.lifespan(state),
+        lifespan=watcher.lifespan,
     )
     app.state.understudy = state
     return app

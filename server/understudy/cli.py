@@ -100,6 +100,22 @@ def _parser() -> argparse.ArgumentParser:
         "the dashboard's timeline; 0 = none (env UNDERSTUDY_TIMELINE_EVENTS, default 2000)",
     )
 
+    # Safe by default: scenario patterns and parsing (sec-regex).
+    serve.add_argument(
+        "--match-text-limit",
+        type=int,
+        metavar="CHARS",
+        help="characters of a prompt, system prompt or header a scenario regex sees "
+        "(env UNDERSTUDY_MATCH_TEXT_LIMIT, default 65536)",
+    )
+    serve.add_argument(
+        "--max-admin-body-bytes",
+        type=int,
+        metavar="BYTES",
+        help="largest admin request body, e.g. runtime scenarios "
+        "(env UNDERSTUDY_MAX_ADMIN_BODY_BYTES, default 1048576)",
+    )
+
     validate = commands.add_parser("validate", help="check scenario files and exit")
     validate.add_argument("paths", nargs="+", metavar="PATH")
 
@@ -127,6 +143,9 @@ def _export(args: argparse.Namespace) -> None:
         "UNDERSTUDY_RELOAD": None if args.reload is None else "0",
         "UNDERSTUDY_ALLOWED_HOSTS": ",".join(args.allowed_hosts) if args.allowed_hosts else None,
         "UNDERSTUDY_TIMELINE_EVENTS": args.timeline_events,
+        # Safe by default: scenario patterns and parsing (sec-regex).
+        "UNDERSTUDY_MATCH_TEXT_LIMIT": args.match_text_limit,
+        "UNDERSTUDY_MAX_ADMIN_BODY_BYTES": args.max_admin_body_bytes,
     }
     for name, value in values.items():
         if value is not None:

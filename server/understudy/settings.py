@@ -60,6 +60,11 @@ class Settings:
     # Replies that follow the request (arguments: auto, content: {json: auto}):
     auto_max_size: int = 100_000
     """Most characters, items and properties one generated value may have."""
+    # Safe by default: scenario patterns and parsing (sec-regex).
+    match_text_limit: int = 64 * 1024
+    """Characters of a prompt, system prompt or header value a scenario regex sees: the first N."""
+    max_admin_body_bytes: int = 1024 * 1024
+    """Largest admin request body (runtime scenarios); a larger one is refused with 413."""
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -101,4 +106,11 @@ class Settings:
         )
         # Replies that follow the request: the bound on one generated value.
         settings.auto_max_size = int(env.get("UNDERSTUDY_AUTO_MAX_SIZE", settings.auto_max_size))
+        # Safe by default: scenario patterns and parsing (sec-regex).
+        settings.match_text_limit = int(
+            env.get("UNDERSTUDY_MATCH_TEXT_LIMIT", settings.match_text_limit)
+        )
+        settings.max_admin_body_bytes = int(
+            env.get("UNDERSTUDY_MAX_ADMIN_BODY_BYTES", settings.max_admin_body_bytes)
+        )
         return settings

@@ -9,6 +9,7 @@ global namespace ``""``. Errors are ``{"error": {"message": ..., "details": [...
 OpenAPI document are both built from it.
 """
 
+import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from functools import cache
 from typing import Any
@@ -23,6 +24,7 @@ from understudy.control.openapi import document
 from understudy.control.table import AdminRoute, Body, Handler, Param, Reply, ref
 from understudy.core.request import NAMESPACE_HEADER
 from understudy.http import keys
+from understudy.http.body import read_body
 from understudy.record.journal import parse_since
 from understudy.scenarios import Scenario, ScenarioError, load_text
 from understudy.state import ServerState
@@ -159,31 +161,33 @@ async def list_scenarios(request: Request, state: ServerState) -> Response:
 
 
 def parse_scenarios(text: str, content_type: str) -> list[Scenario]:
-    """Validate a request body exactly as a scenario file is validated."""
-    try:
-        return load_text(text, BODY_SOURCE)
-    except ScenarioError as exc:
-        if "json" not in content_type or "invalid YAML" not in exc.problems[0]:
-            raise
-        # JSON that YAML cannot read (tabs between tokens): validate the same data
-        # re-encoded on one line, so field errors still come out.
-        try:
-            data = orjson.loads(text)
-        except orjson.JSONDecodeError as json_error:
-            raise ScenarioError([f"{BODY_SOURCE}:1: invalid JSON: {json_error}"]) from None
-        return load_text(orjson.dumps(data).decode(), BODY_SOURCE)
+    """Validate a request body exactly as a scenario file is validated: JSON (by its
+    content type) with orjson, anything else as YAML."""
+    media_type = content_type.partition(";")[0].strip().lower()
+    syntax = "json" if media_type.endswith("json") else "yaml"
+    return load_text(text, BODY_SOURCE, syntax)
 
 
 async def add_scenarios(request: Request, state: ServerState) -> Response:
     namespace = namespace_of(request) or ""
-    raw = await request.body()
+    limit = state.settings.max_admin_body_bytes
+    try:
+        raw = await read_body(request, limit)
+    except OverflowError:
+        raise AdminError(
+            413,
+            f"The request body is larger than {limit} bytes, the limit for admin bodies "
+            "(UNDERSTUDY_MAX_ADMIN_BODY_BYTES).",
+        ) from None
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
         raise AdminError(400, "The request body must be UTF-8 YAML or JSON.") from None
     content_type = request.headers.get("content-type", "")
     try:
-        scenarios = parse_scenarios(text, content_type)
+        # In a thread: a large body takes a while to read and validate, and every stream
+        # shares this event loop.
+        scenarios = await asyncio.to_thread(parse_scenarios, text, content_type)
     except ScenarioError as exc:
         raise AdminError(400, f"Invalid scenario: {exc.problems[0]}", exc.problems) from None
     if not scenarios:
@@ -374,6 +378,7 @@ ROUTES: tuple[AdminRoute, ...] = (
         replies={
             201: _CHANGED,
             400: _error("The scenario is invalid; details name line and field."),
+            413: _error("The body is larger than the admin body limit."),
         },
     ),
     AdminRoute(

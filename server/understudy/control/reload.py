@@ -1,29 +1,31 @@
 """Hot reload: watch the scenario paths and swap in a new catalog when files change.
 
 Runs as a task in the app's lifespan. A change reloads the whole catalog the same way
-start-up does; if any file is now bad, the error is logged and the previous catalog keeps
-serving, so a half-saved edit never takes the server down. A file that had scenarios
-and is now empty is given ``EMPTY_FILE_GRACE`` to be written before the reload (saving by
-truncate-then-write would otherwise serve a catalog without it). Runtime scenarios, reply
-counters and the journal are untouched by a reload.
+start-up does; if any file is now bad, the error is logged, reported by ``/health`` and
+the previous catalog keeps serving, so a half-saved edit never takes the server down and
+the next good save is picked up. A file that had scenarios and is now empty is given
+``EMPTY_FILE_GRACE`` to be written before the reload (saving by truncate-then-write would
+otherwise serve a catalog without it). Runtime scenarios, reply counters and the journal
+are untouched by a reload.
 """
 
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from watchfiles import Change, awatch
 
+from understudy.record.journal import iso_time
 from understudy.scenarios import Catalog, ScenarioError, load_paths
 from understudy.scenarios.loader import SUFFIXES, scenario_files
 from understudy.state import ServerState
 
 logger = logging.getLogger("understudy.reload")
-
 EMPTY_FILE_GRACE = 2.0
 """Seconds a reload waits for a file that had scenarios and is now empty to be written."""
 EMPTY_FILE_POLL = 0.05
@@ -59,23 +61,8 @@ def watch_targets(paths: list[str]) -> tuple[list[Path], Callable[[Change, str],
     return sorted(watched), relevant
 
 
-def load_catalog(paths: list[str]) -> Catalog:
-    return Catalog(load_paths(paths))
-
-
-async def reload_catalog(state: ServerState) -> bool:
-    """Load the catalog again; keep the old one (and log why) if the files are bad."""
-    try:
-        catalog = await asyncio.to_thread(load_catalog, state.settings.scenarios)
-    except ScenarioError as exc:
-        logger.error("scenario reload failed; still serving the previous catalog:\n%s", exc)
-        return False
-    except ValueError as exc:
-        logger.error("scenario reload failed; still serving the previous catalog: %s", exc)
-        return False
-    state.catalog = catalog
-    logger.info("reloaded %d scenarios", len(catalog.scenarios))
-    return True
+def load_catalog(paths: list[str], text_limit: int) -> Catalog:
+    return Catalog(load_paths(paths), text_limit)
 
 
 def file_sizes(paths: list[str]) -> dict[Path, int]:
@@ -106,36 +93,112 @@ async def settled(paths: list[str], loaded: dict[Path, int]) -> None:
         await asyncio.sleep(EMPTY_FILE_POLL)
 
 
-async def watch(state: ServerState, stop: asyncio.Event) -> None:
-    paths = state.settings.scenarios
-    folders, relevant = watch_targets(paths)
-    if not folders:
-        return
-    loaded = await asyncio.to_thread(file_sizes, paths)
-    try:
-        async for _changes in awatch(*folders, watch_filter=relevant, stop_event=stop, step=50):
-            await settled(paths, loaded)
-            if await reload_catalog(state):
-                loaded = await asyncio.to_thread(file_sizes, paths)
-    except Exception:
-        logger.exception("scenario watcher stopped; hot reload is off")
+ReloadState = Literal["watching", "off", "failed"]
+
+RETRY_SECONDS = (1.0, 30.0)
+"""The first and the longest wait before restarting a watcher that failed."""
 
 
-def lifespan(state: ServerState) -> Callable[[Any], AbstractAsyncContextManager[None]]:
-    """A Starlette lifespan that runs the watcher while the app serves (if enabled)."""
+class Watcher:
+    """Hot reload, and how it is going: what ``/health`` reports under ``reload``.
+
+    ``state`` is ``watching``, ``off`` (disabled, or nothing to watch) or ``failed`` (the
+    file watcher itself broke; it is restarted after a pause). ``last_error`` holds the
+    problems of the files on disk while they are bad, so the server is degraded: it still
+    serves the catalog loaded at ``last_reload``.
+    """
+
+    def __init__(self, state: ServerState) -> None:
+        self.server = state
+        self.state: ReloadState = "off"
+        self.last_error: str | None = None
+        self.last_reload = time.time()
+        """When the catalog now serving was loaded; it was, just before the watcher."""
+
+    @property
+    def degraded(self) -> bool:
+        return self.last_error is not None or self.state == "failed"
+
+    def report(self) -> dict[str, Any]:
+        return {
+            "state": self.state,
+            "last_error": self.last_error,
+            "last_reload": iso_time(self.last_reload),
+        }
+
+    async def reload(self) -> bool:
+        """Load the catalog again; keep the old one (and say why) if the files are bad."""
+        settings = self.server.settings
+        try:
+            catalog = await asyncio.to_thread(
+                load_catalog, settings.scenarios, settings.match_text_limit
+            )
+        except ScenarioError as exc:
+            problems = str(exc)
+        except Exception as exc:  # whatever a file holds, the watcher carries on
+            logger.exception("scenario reload failed unexpectedly")
+            problems = f"{type(exc).__name__}: {exc}"
+        else:
+            self.server.catalog = catalog
+            self.last_error = None
+            self.last_reload = time.time()
+            logger.info("reloaded %d scenarios", len(catalog.scenarios))
+            return True
+        self.last_error = problems
+        logger.error("scenario reload failed; still serving the previous catalog:\n%s", problems)
+        return False
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Reload on every change until ``stop``; restart the file watcher if it breaks."""
+        paths = self.server.settings.scenarios
+        folders, relevant = watch_targets(paths)
+        if not folders:
+            return
+        loaded = await asyncio.to_thread(file_sizes, paths)
+        pause = RETRY_SECONDS[0]
+        while not stop.is_set():
+            self.state = "watching"
+            try:
+                async for _changes in awatch(
+                    *folders, watch_filter=relevant, stop_event=stop, step=50
+                ):
+                    await settled(paths, loaded)
+                    if await self.reload():
+                        loaded = await asyncio.to_thread(file_sizes, paths)
+                    pause = RETRY_SECONDS[0]
+                    gone = [folder for folder in folders if not folder.is_dir()]
+                    if gone:  # a new folder of that name would never raise an event
+                        raise FileNotFoundError(f"the watched folder {gone[0]} is gone")
+            except Exception as exc:
+                logger.error(
+                    "scenario watcher failed (%s); restarting it in %.0f s",
+                    exc,
+                    pause,
+                    exc_info=not isinstance(exc, OSError),  # a traceback only if unforeseen
+                )
+                self.state = "failed"
+                self.last_error = f"the file watcher failed: {type(exc).__name__}: {exc}"
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), pause)
+                pause = min(pause * 2, RETRY_SECONDS[1])
+                if not stop.is_set():
+                    await self.reload()  # files may have changed while nobody watched
+        self.state = "off"
+
+    def lifespan(self, app: Any) -> AbstractAsyncContextManager[None]:
+        """A Starlette lifespan that runs the watcher while the app serves (if enabled)."""
+        return self._serving()
 
     @contextlib.asynccontextmanager
-    async def run(app: Any) -> AsyncIterator[None]:
-        if not state.settings.reload:
+    async def _serving(self) -> AsyncIterator[None]:
+        if not self.server.settings.reload:
             yield
             return
         stop = asyncio.Event()
-        task = asyncio.create_task(watch(state, stop))
+        task = asyncio.create_task(self.run(stop))
         try:
             yield
         finally:
             stop.set()
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(task, 5)
-
-    return run

@@ -13,7 +13,7 @@ from typing import TypedDict
 
 from understudy.core.errors import ApiError
 from understudy.core.request import SCENARIO_HEADER, NeutralRequest
-from understudy.scenarios.matching import matches, mismatches
+from understudy.scenarios.matching import TEXT_LIMIT, matches, mismatches
 from understudy.scenarios.schema import ReplySpec, Scenario
 
 CLOSEST = 3
@@ -71,8 +71,10 @@ class Counters:
 
 
 class Catalog:
-    def __init__(self, scenarios: Iterable[Scenario] = ()) -> None:
+    def __init__(self, scenarios: Iterable[Scenario] = (), text_limit: int = TEXT_LIMIT) -> None:
         self.scenarios: list[Scenario] = list(scenarios)
+        self.text_limit = text_limit
+        """How many characters of each text the scenarios' regexes see."""
         self.by_name: dict[str, Scenario] = {}
         duplicates = []
         for scenario in self.scenarios:
@@ -98,8 +100,9 @@ class Catalog:
                     code="scenario_not_found",
                 )
             return scenario
+        limit = self.text_limit
         for scenario in self._ordinary:
-            if matches(scenario.match, request):
+            if matches(scenario.match, request, limit):
                 return scenario
         return self.default
 
@@ -113,7 +116,7 @@ class Catalog:
 
     def near_misses(self, request: NeutralRequest, limit: int = CLOSEST) -> list[NearMiss]:
         """The ordinary scenarios with the fewest failed conditions; catalog order breaks ties."""
-        failures = [(s.name, mismatches(s.match, request)) for s in self._ordinary]
+        failures = [(s.name, mismatches(s.match, request, self.text_limit)) for s in self._ordinary]
         failures.sort(key=lambda failure: len(failure[1]))  # stable: ties keep catalog order
         return [{"scenario": name, "failed": failed} for name, failed in failures[:limit]]
 

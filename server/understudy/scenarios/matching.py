@@ -5,6 +5,10 @@ model glob compiled up front. ``matches`` is on every request's path, so it only
 table's tests and stops at the first that fails; ``mismatches`` runs when no scenario
 answered, and explains each failed condition so the 404 and the journal can say how close
 each scenario came (a near miss).
+
+Regexes run on RE2 (``patterns``) over the first ``text_limit`` characters of their text,
+so matching a request costs time linear in at most that many characters per pattern, however
+large the request and whatever the pattern.
 """
 
 import fnmatch
@@ -15,13 +19,17 @@ from collections.abc import Callable, Iterator
 from typing import NamedTuple
 
 from understudy.core.request import NeutralRequest
+from understudy.scenarios.patterns import compile_search
 from understudy.scenarios.schema import Match
+from understudy.settings import Settings
 
 Test = Callable[[NeutralRequest], bool]
 Explain = Callable[[NeutralRequest], str]
 
 GLOB_CHARS = "*?["
 """Characters that make a model pattern a glob; without them it is an exact name."""
+TEXT_LIMIT = Settings.match_text_limit
+"""How many characters of a text a pattern sees, unless the catalog says otherwise."""
 
 
 class Condition(NamedTuple):
@@ -33,14 +41,14 @@ class Condition(NamedTuple):
     """Why the condition fails; asked only once ``holds`` has said no."""
 
 
-_TABLES: dict[int, tuple[Condition, ...]] = {}
+_TABLES: dict[tuple[int, int], tuple[Condition, ...]] = {}
 
 
-def matches(match: Match, request: NeutralRequest) -> bool:
+def matches(match: Match, request: NeutralRequest, text_limit: int = TEXT_LIMIT) -> bool:
     """True when every condition that ``match`` gives holds for ``request``."""
-    table = _TABLES.get(id(match))
+    table = _TABLES.get((id(match), text_limit))
     if table is None:
-        table = conditions(match)
+        table = conditions(match, text_limit)
     # A plain loop, not all(<generator>): no generator to build on every request.
     for condition in table:  # noqa: SIM110
         if not condition.holds(request):
@@ -48,49 +56,50 @@ def matches(match: Match, request: NeutralRequest) -> bool:
     return True
 
 
-def mismatches(match: Match, request: NeutralRequest) -> list[str]:
+def mismatches(match: Match, request: NeutralRequest, text_limit: int = TEXT_LIMIT) -> list[str]:
     """Each condition of ``match`` that fails for ``request``, as ``"name: why"``.
 
     Empty exactly when ``matches`` is true.
     """
     return [
         f"{condition.name}: {condition.why(request)}"
-        for condition in conditions(match)
+        for condition in conditions(match, text_limit)
         if not condition.holds(request)
     ]
 
 
-def conditions(match: Match) -> tuple[Condition, ...]:
+def conditions(match: Match, text_limit: int = TEXT_LIMIT) -> tuple[Condition, ...]:
     """``match``'s conditions in field order, compiled on first use.
 
-    The table is kept by the match's identity rather than on the frozen model: a pydantic
-    private attribute is slow to read and would make equal matches compare unequal. A
-    finaliser drops the entry when the match is collected, so an object that later gets
-    the same id never sees a stale table.
+    The table is kept by the match's identity (and the text limit its regexes were
+    compiled with) rather than on the frozen model: a pydantic private attribute is slow
+    to read and would make equal matches compare unequal. A finaliser drops the entry
+    when the match is collected, so an object that later gets the same id never sees a
+    stale table.
     """
-    key = id(match)
+    key = (id(match), text_limit)
     table = _TABLES.get(key)
     if table is None:
-        table = tuple(_compile(match))
+        table = tuple(_compile(match, text_limit))
         _TABLES[key] = table
         weakref.finalize(match, _TABLES.pop, key, None).atexit = False
     return table
 
 
-def _compile(match: Match) -> Iterator[Condition]:
+def _compile(match: Match, limit: int) -> Iterator[Condition]:
     """The conditions ``match`` sets; one that cannot fail (no tools, no bounds) is left out."""
     if match.api is not None:
         yield _api(match.api)
     if match.model is not None:
         yield _model(match.model)
     if match.last_user_message is not None:
-        yield _regex("last_user_message", match.last_user_message, _last_user_message)
+        yield _regex("last_user_message", match.last_user_message, _last_user_message, limit)
     if match.contains is not None:
         yield _contains(match.contains)
     if match.system is not None:
-        yield _regex("system", match.system, _system)
+        yield _regex("system", match.system, _system, limit)
     for name, pattern in (match.headers or {}).items():
-        yield _header(name, pattern)
+        yield _header(name, pattern, limit)
     if match.tools:
         yield _tools(match.tools)
     if match.tool_result is not None:
@@ -120,7 +129,11 @@ def _api(apis: list[str]) -> Condition:
 
 
 def _model(pattern: str) -> Condition:
-    """``fnmatchcase`` semantics, with the glob compiled once and exact names compared."""
+    """``fnmatchcase`` semantics, with the glob compiled once and exact names compared.
+
+    Python's ``re`` is safe here: ``fnmatch.translate`` makes every ``*`` an atomic group
+    anchored at both ends, which cannot backtrack.
+    """
     if any(char in pattern for char in GLOB_CHARS):
         glob = re.compile(fnmatch.translate(pattern)).match
 
@@ -137,18 +150,26 @@ def _model(pattern: str) -> Condition:
     return Condition("model", holds, why)
 
 
-def _regex(name: str, pattern: str, text: Callable[[NeutralRequest], str]) -> Condition:
-    """A regex searched anywhere in one text of the request."""
-    search = re.compile(pattern).search
+def _regex(name: str, pattern: str, text: Callable[[NeutralRequest], str], limit: int) -> Condition:
+    """A regex searched anywhere in (the start of) one text of the request."""
+    found = compile_search(pattern, limit)
 
     def holds(request: NeutralRequest) -> bool:
-        return search(text(request)) is not None
+        return found(text(request))
 
     def why(request: NeutralRequest) -> str:
-        empty = "" if text(request) else " (it is empty)"
-        return f"no match for '{pattern}'{empty}"
+        return f"no match for '{pattern}'{_seen(text(request), limit)}"
 
     return Condition(name, holds, why)
+
+
+def _seen(text: str, limit: int) -> str:
+    """What a failed pattern saw, when that is not simply the whole text."""
+    if not text:
+        return " (it is empty)"
+    if len(text) > limit:
+        return f" (in its first {limit} characters)"
+    return ""
 
 
 def _contains(needle: str) -> Condition:
@@ -163,15 +184,16 @@ def _contains(needle: str) -> Condition:
     return Condition("contains", holds, why)
 
 
-def _header(name: str, pattern: str) -> Condition:
-    search = re.compile(pattern).search
+def _header(name: str, pattern: str, limit: int) -> Condition:
+    found = compile_search(pattern, limit)
 
     def holds(request: NeutralRequest) -> bool:
         value = request.headers.get(name)
-        return value is not None and search(value) is not None
+        return value is not None and found(value)
 
     def why(request: NeutralRequest) -> str:
-        return "missing" if request.headers.get(name) is None else f"no match for '{pattern}'"
+        value = request.headers.get(name)
+        return "missing" if value is None else f"no match for '{pattern}'{_seen(value, limit)}"
 
     return Condition(f"headers.{name}", holds, why)
 

@@ -77,7 +77,7 @@ class RuntimeScenarios:
                 if scenario.name not in seen:
                     seen.add(scenario.name)
                     combined.append(scenario)
-        catalog = Catalog(combined)
+        catalog = Catalog(combined, base.text_limit)
         if len(self._cache) >= _CACHE_LIMIT:
             self._cache.clear()
         self._cache[namespace] = (base, catalog)

@@ -7,10 +7,10 @@ union branch names.
 """
 
 import json
-import re
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     Field,
     NonNegativeFloat,
     NonNegativeInt,
@@ -33,7 +33,7 @@ from understudy.faults.specs import (
     fault_list,
 )
 from understudy.providers import API_NAMES
-from understudy.scenarios import template
+from understudy.scenarios import patterns, template
 
 FinishReason = Literal[
     "stop", "length", "tool_calls", "content_filter", "refusal", "stop_sequence", "pause_turn"
@@ -44,13 +44,8 @@ def _as_list(value: Any) -> Any:
     return [value] if isinstance(value, str) else value
 
 
-def _check_regex(value: str | None) -> str | None:
-    if value is not None:
-        try:
-            re.compile(value)
-        except re.error as exc:
-            raise ValueError(f"not a valid regular expression: {exc}") from None
-    return value
+Pattern = Annotated[str, AfterValidator(patterns.check)]
+"""A regex RE2 can run; checked where it is given, so an error names its own field."""
 
 
 class TurnRange(Strict):
@@ -63,14 +58,18 @@ class Match(Strict):
 
     model: str | None = Field(None, description="Model name, exact or a glob such as 'gpt-4*'.")
     api: list[ApiName] | None = Field(None, description=f"{', '.join(API_NAMES)}, or a list.")
-    last_user_message: str | None = Field(
-        None, description="Regex searched in the last user message."
+    last_user_message: Pattern | None = Field(
+        None, description="Regex (RE2 syntax) searched in the last user message."
     )
     contains: str | None = Field(
         None, description="Case-insensitive substring of any message or the system prompt."
     )
-    system: str | None = Field(None, description="Regex searched in the system prompt.")
-    headers: dict[str, str] | None = Field(None, description="Header name to regex.")
+    system: Pattern | None = Field(
+        None, description="Regex (RE2 syntax) searched in the system prompt."
+    )
+    headers: dict[str, Pattern] | None = Field(
+        None, description="Header name to regex (RE2 syntax)."
+    )
     tools: list[str] | None = Field(None, description="Tool names that must all be offered.")
     tool_result: bool | None = Field(
         None, description="Whether the conversation's last message is a tool result."
@@ -101,16 +100,11 @@ class Match(Strict):
         return data
 
     _api_list = field_validator("api", "tools", mode="before")(_as_list)
-    _regexes = field_validator("last_user_message", "system")(_check_regex)
 
     @field_validator("headers")
     @classmethod
-    def _header_regexes(cls, value: dict[str, str] | None) -> dict[str, str] | None:
-        if value is not None:
-            for pattern in value.values():
-                _check_regex(pattern)
-            value = {name.lower(): pattern for name, pattern in value.items()}
-        return value
+    def _header_names(cls, value: dict[str, str] | None) -> dict[str, str] | None:
+        return None if value is None else {name.lower(): pattern for name, pattern in value.items()}
 
     @field_validator("turn", mode="before")
     @classmethod
@@ -261,7 +255,7 @@ class ToolCallSpec(Strict):
         if isinstance(value, str):
             try:
                 parsed = json.loads(value)
-            except ValueError:
+            except (ValueError, RecursionError):
                 raise ValueError("must be an object or a JSON string") from None
             if not isinstance(parsed, dict):
                 raise ValueError("must be an object or a JSON string holding an object")
@@ -277,7 +271,7 @@ class ToolCallSpec(Strict):
             if self.arguments is None:
                 try:
                     parsed = json.loads(joined)
-                except ValueError:
+                except (ValueError, RecursionError):
                     raise ValueError("fragments must concatenate to a JSON object") from None
                 if not isinstance(parsed, dict):
                     raise ValueError("fragments must concatenate to a JSON object")
@@ -299,7 +293,7 @@ class ToolCallSpec(Strict):
 def _loads_or_none(text: str) -> Any:
     try:
         return json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):  # deep nesting is no JSON a reply can send
         return None
 
 

@@ -35,7 +35,7 @@ class ServerState:
         """Load the catalog named by ``settings``; raises ``ScenarioError`` if any file is bad."""
         return cls(
             settings=settings,
-            catalog=Catalog(load_paths(settings.scenarios)),
+            catalog=Catalog(load_paths(settings.scenarios), settings.match_text_limit),
             responses=ResponseStore(settings.response_store_size),
             journal=Journal(settings.journal_size),
             chaos=load_chaos(settings.chaos),

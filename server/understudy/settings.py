@@ -52,6 +52,19 @@ class Settings:
     # Anthropic message threads
     thread_idle_seconds: float = 300.0
     """A message thread left this long without a request is forgotten (Anthropic: 5 min)."""
+    # Record and replay: proxy to a real API and keep its answers as scenarios
+    record: str | None = None
+    """A folder (a file per recording session) or one scenario file to record into."""
+    record_mode: str | None = None
+    """none, once, new_episodes or all; new_episodes when ``record`` is set."""
+    record_timing: str = "exact"
+    """exact: every measured gap is kept; summary: TTFT, mean gap and spread."""
+    upstream: str | None = None
+    """The API to record from, for every provider (e.g. https://api.openai.com)."""
+    upstream_openai: str | None = None
+    upstream_anthropic: str | None = None
+    upstream_timeout: float = 600.0
+    """Seconds to wait for the upstream to connect, or between two pieces of its answer."""
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -83,5 +96,19 @@ class Settings:
         # Anthropic message threads
         settings.thread_idle_seconds = float(
             env.get("UNDERSTUDY_THREAD_IDLE_SECONDS", settings.thread_idle_seconds)
+        )
+        # Record and replay
+        settings.record = env.get("UNDERSTUDY_RECORD") or settings.record
+        if settings.record and not env.get("UNDERSTUDY_SCENARIOS"):
+            settings.scenarios = []  # recording serves what it recorded, not the bundle
+        settings.record_mode = env.get("UNDERSTUDY_RECORD_MODE") or settings.record_mode
+        settings.record_timing = env.get("UNDERSTUDY_RECORD_TIMING") or settings.record_timing
+        settings.upstream = env.get("UNDERSTUDY_UPSTREAM") or settings.upstream
+        settings.upstream_openai = env.get("UNDERSTUDY_UPSTREAM_OPENAI") or settings.upstream_openai
+        settings.upstream_anthropic = (
+            env.get("UNDERSTUDY_UPSTREAM_ANTHROPIC") or settings.upstream_anthropic
+        )
+        settings.upstream_timeout = float(
+            env.get("UNDERSTUDY_UPSTREAM_TIMEOUT", settings.upstream_timeout)
         )
         return settings

@@ -11,6 +11,7 @@ import statistics
 import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
+from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,8 @@ from understudy.record.cassette import anchored, literal
 from understudy.scenarios import load_paths, load_text
 from understudy.settings import Settings
 from understudy.stream.sse import parse_sse
+
+pytest_plugins = ["pytester"]
 
 KEY = "sk-test-Zq8uPn3Lw0Rk5Tq2Vb7Xy4Mc"
 
@@ -509,3 +512,48 @@ def test_an_unreachable_upstream_answers_in_the_providers_shape(tmp_path: Path) 
     assert messages_error.value.status_code == 502
     assert messages_error.value.body["type"] == "error"
     assert scenario_names(cassettes) == []
+
+
+# --- the pytest plugin: a cassette per test ----------------------------------------------------
+
+CASSETTE_TEST = """
+import openai
+import pytest
+
+@pytest.mark.understudy_record
+def test_story(understudy):
+    client = openai.OpenAI(base_url=understudy.openai_base_url, api_key="{key}", max_retries=0)
+    completion = client.chat.completions.create(
+        model="gpt-4o-mini", messages=[{{"role": "user", "content": "Tell me a story"}}]
+    )
+    assert completion.choices[0].message.content.startswith("Once upon a time")
+"""
+
+
+def test_the_plugin_records_a_cassette_per_test_that_serve_replays(
+    pytester: pytest.Pytester, tmp_path: Path
+) -> None:
+    pytester.makepyfile(test_inner=CASSETTE_TEST.format(key=KEY))
+    registered = entry_points(group="pytest11", name="understudy")
+    plugin = [] if registered else ["-p", "understudy.pytest_plugin"]
+    cassette = pytester.path / "cassettes" / "test_inner" / "test_story.yaml"
+
+    # Mode none without a cassette: the request is unmatched, nothing is written.
+    pytester.runpytest_inprocess(*plugin).assert_outcomes(failed=1)
+    assert not cassette.exists()
+    with upstream(tmp_path) as up:
+        result = pytester.runpytest_inprocess(
+            *plugin, "--understudy-record-mode=once", f"--understudy-upstream={up}"
+        )
+        result.assert_outcomes(passed=1)
+    assert KEY not in cassette.read_text(encoding="utf-8")
+    # The upstream is gone: the default mode (none) replays the cassette.
+    pytester.runpytest_inprocess(*plugin).assert_outcomes(passed=1)
+    # And the cassette is an ordinary scenario file.
+    with run_in_thread(Settings(scenarios=[str(cassette)], reload=False)) as replay:
+        completion = openai_client(replay).chat.completions.create(
+            model="gpt-4o-mini", messages=[{"role": "user", "content": "Tell me a story"}]
+        )
+    assert completion.choices[0].message.content == (
+        "Once upon a time a server streamed its first tokens."
+    )

@@ -557,3 +557,11 @@ def test_the_plugin_records_a_cassette_per_test_that_serve_replays(
     assert completion.choices[0].message.content == (
         "Once upon a time a server streamed its first tokens."
     )
+
+
+def test_an_answer_too_large_to_keep_is_relayed_whole_and_not_recorded(tmp_path: Path) -> None:
+    cassettes = tmp_path / "cassettes"
+    with upstream(tmp_path) as up, recorder(cassettes, up, max_body_bytes=1500) as rec:
+        direct = chat_result(up, "Tell me a story", True)
+        assert chat_result(rec, "Tell me a story", True) == direct
+    assert scenario_names(cassettes) == []

@@ -187,6 +187,9 @@ class Relay:
         if exchange is None:
             cut_connection()  # the upstream broke off: so does the answer to the client
             return
+        if exchange.status == 0:
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+            return
         try:
             await self._keep(exchange)
         except Exception:
@@ -201,23 +204,31 @@ class Relay:
         events: list[SseEvent] = []
         body = bytearray()
         limit = self.state.settings.max_body_bytes
+        size = 0
         try:
             async for chunk in answer.aiter_raw():
                 at = loop.time() - self.started_at
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
-                if parser is not None:
+                size += len(chunk)
+                if size > limit:
+                    parser = None  # too big to keep: relayed, not recorded
+                elif parser is not None:
                     events.extend(parser.feed(chunk, at))
-                elif len(body) <= limit:
+                else:
                     body += chunk
         except httpx.HTTPError as exc:
             logger.warning("upstream broke off its answer (%r); not recorded", exc)
             self.call.error = f"the upstream broke off: {type(exc).__name__}"
             return None
+        if size > limit:
+            logger.warning("the upstream's answer is over %d bytes; relayed, not recorded", limit)
+            self.call.error = "the upstream's answer was too large to record"
+            return Exchange(self.request, 0, {})  # status 0: complete, but not kept
         return Exchange(
             self.request,
             answer.status_code,
             {name.lower(): value for name, value in answer.headers.items()},
-            bytes(body) if len(body) <= limit else b"",
+            bytes(body),
             events if streamed and answer.status_code < 400 else None,
             loop.time() - self.started_at,
         )

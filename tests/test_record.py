@@ -339,14 +339,15 @@ def test_replayed_events_equal_the_upstreams_and_keep_their_pace(tmp_path: Path,
         assert len(replayed_at) == len(recorded_at) > 5
         # The pace a client sees from the upstream directly, and from the replay.
         # Tolerance: 60 ms on the time to first token (scenario: 150 ms), 12 ms on the
-        # median gap (scenario: 30 ms), 80 ms on the last event; every server and the
+        # median gap (scenario: 30 ms), 150 ms on the last event (the gaps measured while
+        # recording carry that moment's scheduling noise, and add up); every server and the
         # client share one process on two loaded cores.
         assert abs(replayed_at[0] - recorded_at[0]) < 0.060, (recorded_at, replayed_at)
         assert recorded_at[0] > 0.14
         gaps = [b - a for a, b in itertools.pairwise(recorded_at)]
         replayed_gaps = [b - a for a, b in itertools.pairwise(replayed_at)]
         assert abs(statistics.median(replayed_gaps) - statistics.median(gaps)) < 0.012
-        assert abs(replayed_at[-1] - recorded_at[-1]) < 0.080
+        assert abs(replayed_at[-1] - recorded_at[-1]) < 0.150
 
 
 def test_summary_timing_keeps_ttft_and_mean_gap(tmp_path: Path) -> None:

@@ -10,10 +10,12 @@ from collections.abc import Sequence
 from understudy._version import __version__
 from understudy.engine import load_profile
 from understudy.faults.chaos import load_chaos
+from understudy.record.cassette import TIMINGS
+from understudy.record.recorder import DEFAULT_MODE, MODES, Recorder
 from understudy.scenarios import ScenarioError, load_paths
 from understudy.scenarios.catalog import Catalog
 from understudy.scenarios.schema import json_schema
-from understudy.settings import Settings
+from understudy.settings import Settings, SettingsError
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -116,6 +118,52 @@ def _parser() -> argparse.ArgumentParser:
         "(env UNDERSTUDY_MAX_ADMIN_BODY_BYTES, default 1048576)",
     )
 
+    record = serve.add_argument_group(
+        "record and replay", "forward unmatched requests to a real API and keep its answers"
+    )
+    record.add_argument(
+        "--record",
+        metavar="DIR",
+        help="record into this folder (a file per session) or scenario file, and serve what "
+        "it holds (env UNDERSTUDY_RECORD; docs/record.md)",
+    )
+    record.add_argument(
+        "--record-mode",
+        choices=MODES,
+        help="none: replay only; once: record if nothing is recorded yet; new_episodes: "
+        "record what no scenario answers (default); all: re-record everything "
+        "(env UNDERSTUDY_RECORD_MODE)",
+    )
+    record.add_argument(
+        "--record-timing",
+        choices=TIMINGS,
+        help="exact: keep every measured gap (default); summary: TTFT, mean gap and spread "
+        "(env UNDERSTUDY_RECORD_TIMING)",
+    )
+    record.add_argument(
+        "--upstream",
+        metavar="URL",
+        help="the real API for every provider (env UNDERSTUDY_UPSTREAM)",
+    )
+    record.add_argument(
+        "--upstream-openai",
+        metavar="URL",
+        help="the OpenAI API, e.g. https://api.openai.com (env UNDERSTUDY_UPSTREAM_OPENAI)",
+    )
+    record.add_argument(
+        "--upstream-anthropic",
+        metavar="URL",
+        help="the Anthropic API, e.g. https://api.anthropic.com "
+        "(env UNDERSTUDY_UPSTREAM_ANTHROPIC)",
+    )
+    record.add_argument(
+        "--upstream-timeout",
+        type=float,
+        metavar="SECONDS",
+        help="wait this long for the upstream to connect or send more "
+        "(env UNDERSTUDY_UPSTREAM_TIMEOUT, default 600)",
+    )
+
     validate = commands.add_parser("validate", help="check scenario files and exit")
     validate.add_argument("paths", nargs="+", metavar="PATH")
 
@@ -146,6 +194,13 @@ def _export(args: argparse.Namespace) -> None:
         # Safe by default: scenario patterns and parsing (sec-regex).
         "UNDERSTUDY_MATCH_TEXT_LIMIT": args.match_text_limit,
         "UNDERSTUDY_MAX_ADMIN_BODY_BYTES": args.max_admin_body_bytes,
+        "UNDERSTUDY_RECORD": args.record,
+        "UNDERSTUDY_RECORD_MODE": args.record_mode,
+        "UNDERSTUDY_RECORD_TIMING": args.record_timing,
+        "UNDERSTUDY_UPSTREAM": args.upstream,
+        "UNDERSTUDY_UPSTREAM_OPENAI": args.upstream_openai,
+        "UNDERSTUDY_UPSTREAM_ANTHROPIC": args.upstream_anthropic,
+        "UNDERSTUDY_UPSTREAM_TIMEOUT": args.upstream_timeout,
     }
     for name, value in values.items():
         if value is not None:
@@ -165,17 +220,29 @@ def serve(args: argparse.Namespace) -> int:
     # start-up as well.
     signal.signal(signal.SIGTERM, _stop_cleanly)
     _export(args)
-    settings = Settings.from_env()
     try:
-        Catalog(load_paths(settings.scenarios))
-        load_chaos(settings.chaos)
-        load_profile(settings.engine)
-    except ScenarioError as exc:
-        print(f"understudy: invalid scenarios:\n{exc}", file=sys.stderr)
+        settings = Settings.from_env()
+    except SettingsError as exc:
+        print(f"understudy: {exc}", file=sys.stderr)
         return 2
-    except ValueError as exc:
-        print(f"understudy: invalid scenarios: {exc}", file=sys.stderr)
+    problem = record_problem(settings)
+    if problem:
+        print(f"understudy: {problem}", file=sys.stderr)
         return 2
+    for what, load in (
+        ("scenarios", lambda: Catalog(load_paths(settings.scenarios))),
+        ("chaos profile", lambda: load_chaos(settings.chaos)),
+        ("engine profile", lambda: load_profile(settings.engine)),
+        ("recording", lambda: Recorder.open(settings)),
+    ):
+        try:
+            load()
+        except ScenarioError as exc:
+            print(f"understudy: invalid {what}:\n{exc}", file=sys.stderr)
+            return 2
+        except ValueError as exc:
+            print(f"understudy: invalid {what}: {exc}", file=sys.stderr)
+            return 2
     if settings.workers > 1:
         print(
             "understudy: with several workers each has its own journal, runtime scenarios "
@@ -195,6 +262,20 @@ def serve(args: argparse.Namespace) -> int:
         timeout_graceful_shutdown=5,
     )
     return 0
+
+
+def record_problem(settings: Settings) -> str | None:
+    """What is wrong with the record settings, if anything."""
+    if settings.record_mode and not settings.record:
+        return "--record-mode needs --record DIR"
+    if settings.record_timing not in TIMINGS:
+        return f"record timing must be one of {', '.join(TIMINGS)}"
+    mode = settings.record_mode or DEFAULT_MODE
+    if settings.record and mode != "none":
+        upstreams = (settings.upstream, settings.upstream_openai, settings.upstream_anthropic)
+        if not any(upstreams):
+            return "--record needs --upstream URL (or --upstream-openai / --upstream-anthropic)"
+    return None
 
 
 def validate(paths: Sequence[str]) -> int:

@@ -7,6 +7,11 @@ free loopback port, or uses a running one given by ``--understudy-url`` or the
 its own namespace: its runtime scenarios, ``replies:`` counters and journal are its
 own, so tests can run in parallel (pytest-xdist) against one server, and the namespace
 is reset when the test ends.
+
+A test marked ``@pytest.mark.understudy_record`` gets a cassette instead: a server of its
+own that serves (and, with ``--understudy-record-mode``, records into) one scenario file
+beside the test module, ``cassettes/<module>/<test>.yaml``. The file is an ordinary
+scenario file: ``understudy serve --scenarios`` replays it as it is.
 """
 
 import os
@@ -15,6 +20,8 @@ import urllib.error
 import urllib.parse
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -41,6 +48,9 @@ __all__ = [
 URL_ENV = "UNDERSTUDY_URL"
 TOKEN_ENV = "UNDERSTUDY_ADMIN_TOKEN"
 _TOKEN_ADVICE = f"give the server's token with --understudy-admin-token or {TOKEN_ENV}"
+RECORD_MODE_ENV = "UNDERSTUDY_RECORD_MODE"
+UPSTREAM_ENV = "UNDERSTUDY_UPSTREAM"
+MARKER = "understudy_record"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -63,6 +73,21 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="scenario files or directories for the in-process server (default: bundled); "
         "a running server given by --understudy-url serves its own",
     )
+    group.addoption(
+        "--understudy-record-mode",
+        default=None,
+        choices=("none", "once", "new_episodes", "all"),
+        help="for tests marked understudy_record: none replays the cassette only (default); "
+        "once records a missing cassette; new_episodes records what it lacks; all "
+        f"re-records (env {RECORD_MODE_ENV})",
+    )
+    group.addoption(
+        "--understudy-upstream",
+        default=None,
+        metavar="URL",
+        help=f"the real API recordings come from (env {UPSTREAM_ENV}, or "
+        "UNDERSTUDY_UPSTREAM_OPENAI / UNDERSTUDY_UPSTREAM_ANTHROPIC)",
+    )
 
 
 def _running_server(config: pytest.Config) -> tuple[str, str] | None:
@@ -79,6 +104,12 @@ def _admin_token(config: pytest.Config) -> str | None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        f"{MARKER}(path=None): give the test its own cassette, a scenario file beside the "
+        "test module (cassettes/<module>/<test>.yaml), replayed and recorded by "
+        "--understudy-record-mode",
+    )
     running = _running_server(config)
     if running and config.getoption("understudy_scenarios"):
         url, source = running
@@ -163,11 +194,44 @@ def understudy_server(pytestconfig: pytest.Config) -> Iterator[UnderstudyServer]
         yield UnderstudyServer(started, token)
 
 
+def cassette_path(node: pytest.Item, given: str | os.PathLike[str] | None = None) -> Path:
+    """A test's cassette: ``given`` (relative to the test module), or
+    ``cassettes/<module>/<test>.yaml`` beside it."""
+    module = Path(str(node.path))
+    if given is not None:
+        return module.parent / given
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "-", node.name).strip("-")
+    return module.parent / "cassettes" / module.stem / f"{name}.yaml"
+
+
 @pytest.fixture
-def understudy(
-    understudy_server: UnderstudyServer, request: pytest.FixtureRequest
-) -> Iterator[Understudy]:
-    """This test's namespace on the session's server, reset when the test ends."""
-    handle = Understudy(understudy_server, _namespace_for(request.node))
+def understudy(request: pytest.FixtureRequest) -> Iterator[Understudy]:
+    """This test's namespace on the session's server, reset when the test ends; or, for
+    a test marked ``understudy_record``, a server of its own on the test's cassette."""
+    marker = request.node.get_closest_marker(MARKER)
+    if marker is not None:
+        with _cassette_server(request, marker) as url:
+            yield Understudy(UnderstudyServer(url), _namespace_for(request.node))
+        return
+    server: UnderstudyServer = request.getfixturevalue("understudy_server")
+    handle = Understudy(server, _namespace_for(request.node))
     yield handle
     handle.reset()
+
+
+def _cassette_server(request: pytest.FixtureRequest, marker: pytest.Mark) -> Any:
+    from understudy.settings import Settings
+
+    config = request.config
+    given = marker.kwargs.get("path", marker.args[0] if marker.args else None)
+    mode = config.getoption("understudy_record_mode") or os.environ.get(RECORD_MODE_ENV)
+    settings = Settings(
+        scenarios=[],
+        reload=False,
+        record=str(cassette_path(request.node, given)),
+        record_mode=mode or "none",
+        upstream=config.getoption("understudy_upstream") or os.environ.get(UPSTREAM_ENV),
+        upstream_openai=os.environ.get("UNDERSTUDY_UPSTREAM_OPENAI"),
+        upstream_anthropic=os.environ.get("UNDERSTUDY_UPSTREAM_ANTHROPIC"),
+    )
+    return run_in_thread(settings)

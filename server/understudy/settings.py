@@ -1,8 +1,14 @@
-"""Server settings, from the command line or ``UNDERSTUDY_*`` environment variables."""
+"""Server settings, from the command line or ``UNDERSTUDY_*`` environment variables.
+
+Each setting is declared once, with its environment variable and how its text is read
+and checked; a bad value is a ``SettingsError`` naming the variable, never a traceback.
+"""
 
 import os
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, fields
 from pathlib import Path
+from typing import Any
 
 _PACKAGE = Path(__file__).resolve().parent
 
@@ -14,103 +20,170 @@ def bundled_scenarios() -> Path:
     return packaged if packaged.is_dir() else _PACKAGE.parent.parent / "scenarios"
 
 
-def _env_list(name: str) -> list[str] | None:
-    value = os.environ.get(name)
-    if value is None:
-        return None
-    return [part for part in value.split(os.pathsep) if part]
+class SettingsError(ValueError):
+    """A setting's value cannot be used; the message names the setting and why."""
 
 
-def _env_bool(name: str, default: bool) -> bool:
-    value = os.environ.get(name)
-    if value is None or value == "":
-        return default
-    return value.strip().lower() in ("1", "true", "yes", "on")
+# ----------------------------------------------------------------------------- readers
+
+
+def _integer(text: str) -> int:
+    try:
+        return int(text.strip().replace("_", ""))
+    except ValueError:
+        raise ValueError("not a whole number") from None
+
+
+def _number(text: str) -> float:
+    try:
+        value = float(text.strip())
+    except ValueError:
+        raise ValueError("not a number") from None
+    if value != value or value in (float("inf"), float("-inf")):
+        raise ValueError("not a finite number")
+    return value
+
+
+_TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
+
+
+def _boolean(text: str) -> bool:
+    word = text.strip().lower()
+    if word in _TRUE:
+        return True
+    if word in _FALSE:
+        return False
+    raise ValueError(f"not one of {', '.join(_TRUE + _FALSE)}")
+
+
+def _text(text: str) -> str | None:
+    return text.strip() or None
+
+
+def _comma_list(text: str) -> list[str]:
+    return [part.strip() for part in text.replace(",", " ").split() if part.strip()]
+
+
+def _path_list(text: str) -> list[str]:
+    return [part for part in text.split(os.pathsep) if part]
+
+
+def _setting(
+    default: Any,
+    env: str,
+    read: Callable[[str], Any] = _text,
+    *,
+    minimum: float | None = None,
+    choices: Sequence[str] | None = None,
+    factory: Callable[[], Any] | None = None,
+) -> Any:
+    """A dataclass field that knows its environment variable, reader and limits."""
+    metadata = {"env": env, "read": read, "minimum": minimum, "choices": choices}
+    if factory is not None:
+        return field(default_factory=factory, metadata=metadata)
+    return field(default=default, metadata=metadata)
+
+
+LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
 
 
 @dataclass
 class Settings:
-    host: str = "127.0.0.1"
-    port: int = 8000
-    scenarios: list[str] = field(default_factory=lambda: [str(bundled_scenarios())])
-    time_scale: float = 1.0
-    cors_origins: list[str] = field(default_factory=lambda: ["*"])
-    reasoning_field: str = "reasoning_content"
-    obfuscation: bool = True
-    max_body_bytes: int = 32 * 1024 * 1024
-    log_level: str = "info"
-    workers: int = 1
-    chaos: str | None = None
+    host: str = _setting("127.0.0.1", "UNDERSTUDY_HOST")
+    port: int = _setting(8000, "UNDERSTUDY_PORT", _integer, minimum=0)
+    scenarios: list[str] = _setting(
+        None, "UNDERSTUDY_SCENARIOS", _path_list, factory=lambda: [str(bundled_scenarios())]
+    )
+    time_scale: float = _setting(1.0, "UNDERSTUDY_TIME_SCALE", _number, minimum=0)
+    cors_origins: list[str] = _setting(
+        None, "UNDERSTUDY_CORS_ORIGINS", _comma_list, factory=lambda: ["*"]
+    )
+    """Origins hold ':' (http://localhost:3000), so this list is comma-separated."""
+    reasoning_field: str = _setting("reasoning_content", "UNDERSTUDY_REASONING_FIELD")
+    obfuscation: bool = _setting(True, "UNDERSTUDY_OBFUSCATION", _boolean)
+    max_body_bytes: int = _setting(
+        32 * 1024 * 1024, "UNDERSTUDY_MAX_BODY_BYTES", _integer, minimum=1
+    )
+    log_level: str = _setting("info", "UNDERSTUDY_LOG_LEVEL", choices=LOG_LEVELS)
+    workers: int = _setting(1, "UNDERSTUDY_WORKERS", _integer, minimum=1)
+    chaos: str | None = _setting(None, "UNDERSTUDY_CHAOS")
     """Server-wide chaos profile: a bundled name (flaky, errors, framing) or a YAML file."""
-    response_store_size: int = 10_000
-    journal_size: int = 1000
-    api_keys: list[str] = field(default_factory=list)
-    admin_token: str | None = None
-    reload: bool = True
-    engine: str | None = None
+    response_store_size: int = _setting(
+        10_000, "UNDERSTUDY_RESPONSE_STORE_SIZE", _integer, minimum=0
+    )
+    journal_size: int = _setting(1000, "UNDERSTUDY_JOURNAL_SIZE", _integer, minimum=0)
+    api_keys: list[str] = _setting(None, "UNDERSTUDY_API_KEYS", _comma_list, factory=list)
+    admin_token: str | None = _setting(None, "UNDERSTUDY_ADMIN_TOKEN")
+    reload: bool = _setting(True, "UNDERSTUDY_RELOAD", _boolean)
+    engine: str | None = _setting(None, "UNDERSTUDY_ENGINE")
     """Simulated inference engine: a bundled profile (small, large) or a YAML file."""
-    # Anthropic message threads
-    thread_idle_seconds: float = 300.0
+    thread_idle_seconds: float = _setting(
+        300.0, "UNDERSTUDY_THREAD_IDLE_SECONDS", _number, minimum=0
+    )
     """A message thread left this long without a request is forgotten (Anthropic: 5 min)."""
-    # Control plane (sec-control): host names the server answers besides loopback names
-    # and IP addresses; "*" answers any Host (DNS rebinding protection off).
-    allowed_hosts: list[str] = field(default_factory=list)
-    # dashboard: the stream timeline (per-event send times) kept in the journal
-    timeline_events: int = 2000
-    # Replies that follow the request (arguments: auto, content: {json: auto}):
-    auto_max_size: int = 100_000
+    allowed_hosts: list[str] = _setting(None, "UNDERSTUDY_ALLOWED_HOSTS", _comma_list, factory=list)
+    """Host names answered besides loopback names and IP addresses; "*" answers any."""
+    timeline_events: int = _setting(2000, "UNDERSTUDY_TIMELINE_EVENTS", _integer, minimum=0)
+    """Stream events whose send time the journal keeps, for the dashboard's timeline."""
+    auto_max_size: int = _setting(100_000, "UNDERSTUDY_AUTO_MAX_SIZE", _integer, minimum=1)
     """Most characters, items and properties one generated value may have."""
-    # Safe by default: scenario patterns and parsing (sec-regex).
-    match_text_limit: int = 64 * 1024
+    match_text_limit: int = _setting(64 * 1024, "UNDERSTUDY_MATCH_TEXT_LIMIT", _integer, minimum=1)
     """Characters of a prompt, system prompt or header value a scenario regex sees: the first N."""
-    max_admin_body_bytes: int = 1024 * 1024
+    max_admin_body_bytes: int = _setting(
+        1024 * 1024, "UNDERSTUDY_MAX_ADMIN_BODY_BYTES", _integer, minimum=1
+    )
     """Largest admin request body (runtime scenarios); a larger one is refused with 413."""
+    record: str | None = _setting(None, "UNDERSTUDY_RECORD")
+    """A folder (a file per recording session) or one scenario file to record into."""
+    record_mode: str | None = _setting(
+        None, "UNDERSTUDY_RECORD_MODE", choices=("none", "once", "new_episodes", "all")
+    )
+    """none, once, new_episodes or all; new_episodes when ``record`` is set."""
+    record_timing: str = _setting("exact", "UNDERSTUDY_RECORD_TIMING", choices=("exact", "summary"))
+    """exact: every measured gap is kept; summary: TTFT, mean gap and spread."""
+    upstream: str | None = _setting(None, "UNDERSTUDY_UPSTREAM")
+    """The API to record from, for every provider (e.g. https://api.openai.com)."""
+    upstream_openai: str | None = _setting(None, "UNDERSTUDY_UPSTREAM_OPENAI")
+    upstream_anthropic: str | None = _setting(None, "UNDERSTUDY_UPSTREAM_ANTHROPIC")
+    upstream_timeout: float = _setting(600.0, "UNDERSTUDY_UPSTREAM_TIMEOUT", _number, minimum=0)
+    """Seconds to wait for the upstream to connect, or between two pieces of its answer."""
 
     @classmethod
-    def from_env(cls) -> "Settings":
-        settings = cls()
-        env = os.environ
-        settings.host = env.get("UNDERSTUDY_HOST", settings.host)
-        settings.port = int(env.get("UNDERSTUDY_PORT", settings.port))
-        settings.scenarios = _env_list("UNDERSTUDY_SCENARIOS") or settings.scenarios
-        settings.time_scale = float(env.get("UNDERSTUDY_TIME_SCALE", settings.time_scale))
-        cors_origins = env.get("UNDERSTUDY_CORS_ORIGINS")
-        if cors_origins is not None:
-            # Origins hold ':' (http://localhost:3000), so this list is comma-separated.
-            settings.cors_origins = [o for o in cors_origins.replace(",", " ").split() if o]
-        settings.reasoning_field = env.get("UNDERSTUDY_REASONING_FIELD", settings.reasoning_field)
-        settings.obfuscation = _env_bool("UNDERSTUDY_OBFUSCATION", settings.obfuscation)
-        settings.max_body_bytes = int(env.get("UNDERSTUDY_MAX_BODY_BYTES", settings.max_body_bytes))
-        settings.log_level = env.get("UNDERSTUDY_LOG_LEVEL", settings.log_level)
-        settings.workers = int(env.get("UNDERSTUDY_WORKERS", settings.workers))
-        settings.chaos = env.get("UNDERSTUDY_CHAOS") or settings.chaos
-        settings.response_store_size = int(
-            env.get("UNDERSTUDY_RESPONSE_STORE_SIZE", settings.response_store_size)
-        )
-        settings.journal_size = int(env.get("UNDERSTUDY_JOURNAL_SIZE", settings.journal_size))
-        api_keys = env.get("UNDERSTUDY_API_KEYS", "")
-        settings.api_keys = [key.strip() for key in api_keys.split(",") if key.strip()]
-        settings.admin_token = env.get("UNDERSTUDY_ADMIN_TOKEN") or None
-        settings.reload = _env_bool("UNDERSTUDY_RELOAD", settings.reload)
-        settings.engine = env.get("UNDERSTUDY_ENGINE") or settings.engine
-        # Anthropic message threads
-        settings.thread_idle_seconds = float(
-            env.get("UNDERSTUDY_THREAD_IDLE_SECONDS", settings.thread_idle_seconds)
-        )
-        # Control plane (sec-control).
-        allowed_hosts = env.get("UNDERSTUDY_ALLOWED_HOSTS", "")
-        settings.allowed_hosts = [h.strip() for h in allowed_hosts.split(",") if h.strip()]
-        # dashboard: the stream timeline
-        settings.timeline_events = int(
-            env.get("UNDERSTUDY_TIMELINE_EVENTS", settings.timeline_events)
-        )
-        # Replies that follow the request: the bound on one generated value.
-        settings.auto_max_size = int(env.get("UNDERSTUDY_AUTO_MAX_SIZE", settings.auto_max_size))
-        # Safe by default: scenario patterns and parsing (sec-regex).
-        settings.match_text_limit = int(
-            env.get("UNDERSTUDY_MATCH_TEXT_LIMIT", settings.match_text_limit)
-        )
-        settings.max_admin_body_bytes = int(
-            env.get("UNDERSTUDY_MAX_ADMIN_BODY_BYTES", settings.max_admin_body_bytes)
-        )
+    def from_env(cls, environ: dict[str, str] | None = None) -> "Settings":
+        """Defaults, overridden by every ``UNDERSTUDY_*`` variable that is set; raises
+        ``SettingsError`` for a value that cannot be used."""
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for spec in fields(cls):
+            name = spec.metadata["env"]
+            text = env.get(name)
+            if text is None or (text.strip() == "" and spec.metadata["read"] is not _text):
+                continue
+            try:
+                values[spec.name] = spec.metadata["read"](text)
+            except ValueError as exc:
+                raise SettingsError(f"{name}={text!r}: {exc}") from None
+        settings = cls(**values)
+        if settings.record and not env.get("UNDERSTUDY_SCENARIOS"):
+            settings.scenarios = []  # recording serves what it recorded, not the bundle
+        settings.check()
         return settings
+
+    def check(self) -> None:
+        """Refuse values out of range, naming the setting's environment variable."""
+        for spec in fields(self):
+            value = getattr(self, spec.name)
+            name = spec.metadata["env"]
+            minimum, choices = spec.metadata["minimum"], spec.metadata["choices"]
+            if minimum is not None and value < minimum:
+                raise SettingsError(f"{name}={value!r}: must be at least {minimum:g}")
+            if choices is not None and value is not None and value not in choices:
+                raise SettingsError(f"{name}={value!r}: must be one of {', '.join(choices)}")
+
+
+def env_name(setting: str) -> str:
+    """The environment variable of a setting, for messages and docs."""
+    for spec in fields(Settings):
+        if spec.name == setting:
+            return spec.metadata["env"]
+    raise KeyError(setting)

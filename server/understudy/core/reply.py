@@ -49,3 +49,18 @@ class Reply:
     @property
     def refusal_text(self) -> str:
         return "".join(self.refusal)
+
+
+@dataclass(slots=True)
+class Reading:
+    """A reply read back from an API's wire format, for recording.
+
+    ``token_times`` holds when each token event arrived, in the order the API's renderer
+    paces its token events (text pieces, tool-call openings and argument fragments), so
+    a replay can wait the same gaps.
+    """
+
+    reply: Reply
+    usage_reported: bool = False
+    """The upstream reported token counts (a stream without usage does not)."""
+    token_times: list[float] = field(default_factory=list)

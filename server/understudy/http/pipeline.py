@@ -14,7 +14,7 @@ from starlette.responses import Response
 from understudy.core.errors import ApiError
 from understudy.core.request import NAMESPACE_HEADER
 from understudy.engine import Engine, Slot
-from understudy.http import keys
+from understudy.http import keys, proxy
 from understudy.http.body import parse_json
 from understudy.http.kept import Kept
 from understudy.http.responses import error_response
@@ -41,8 +41,16 @@ async def handle(api: ApiModule, request: Request, state: ServerState) -> Any:
         body = await parse_json(provider, request, settings.max_body_bytes, call)
         neutral = api.parse(body, request.headers)
         if neutral.continues is not None:
-            kept.resume(neutral)
+            try:
+                kept.resume(neutral)
+            except ApiError:
+                # While recording, the upstream holds the replies it continues.
+                if state.recorder is None or not state.recorder.proxying:
+                    raise
         catalog = state.runtime.catalog_for(namespace, state.catalog)
+        if proxy.wanted(state, neutral, catalog):
+            kept.end(answered=False)
+            return await proxy.forward(api, request, body, neutral, state, call, started_at)
         selection = catalog.select(neutral, state.counters, namespace)
         call.scenario, call.reply_index = selection.scenario.name, selection.reply_index
         plan = build_plan(neutral, selection, settings, request_id, state.chaos)

@@ -15,8 +15,10 @@ from typing import TYPE_CHECKING, Any
 
 from understudy.core.errors import ApiError
 from understudy.core.ratelimits import RateLimits
+from understudy.core.reply import Reading
 from understudy.core.request import Api, Message, NeutralRequest
 from understudy.stream.frames import Frame
+from understudy.stream.sse import SseEvent
 
 if TYPE_CHECKING:
     from understudy.plan import ReplyPlan
@@ -98,6 +100,13 @@ class Provider(ABC):
         """An unknown route or a method the route does not take."""
         return ApiError(404, f"Invalid URL ({method} {path})")
 
+    rate_limit_prefix: str = ""
+    """The prefix of this provider's rate-limit headers (kept when an error is recorded)."""
+
+    @abstractmethod
+    def read_error(self, status: int, body: Any) -> ApiError:
+        """An error this provider answered (its envelope), read back for recording."""
+
 
 class EventStream(ABC):
     """One reply rendered as stream events, with the API's own error and keep-alive events.
@@ -152,6 +161,15 @@ class ApiModule(ABC):
     @abstractmethod
     def render_stream(self, plan: "ReplyPlan") -> EventStream:
         """The stream renderer for this reply."""
+
+    @abstractmethod
+    def read_body(self, body: Any) -> Reading:
+        """A non-streaming response of this API read back into the neutral reply."""
+
+    @abstractmethod
+    def read_events(self, events: list[SseEvent]) -> Reading:
+        """A stream of this API read back into the neutral reply, with the arrival time
+        of each token event; raises ``ValueError`` for a stream that did not finish."""
 
     def stored(self, plan: "ReplyPlan", body: dict[str, Any]) -> Stored | None:
         """What to keep of a non-streaming reply for a follow-up request; None: nothing."""

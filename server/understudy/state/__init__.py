@@ -8,6 +8,7 @@ from understudy.engine import Engine, load_profile
 from understudy.faults.chaos import Chaos, load_chaos
 from understudy.record.journal import Call, Instance, Journal
 from understudy.record.metrics import Metrics
+from understudy.record.recorder import Recorder
 from understudy.scenarios import Catalog, load_paths
 from understudy.scenarios.catalog import Counters
 from understudy.scenarios.runtime import RuntimeScenarios
@@ -29,11 +30,15 @@ class ServerState:
     """The server-wide chaos profile (``--chaos``), for replies that script no fault."""
     engine: Engine | None = None
     """The simulated inference engine (``--engine``): slots, queue and load-driven pace."""
+    recorder: Recorder | None = None
+    """The recording session (``--record``): requests forwarded upstream and kept."""
 
     @classmethod
     def load(cls, settings: Settings) -> "ServerState":
         """Load the catalog named by ``settings``; raises ``ScenarioError`` if any file is bad."""
+        recorder = Recorder.open(settings)
         return cls(
+            recorder=recorder,
             settings=settings,
             catalog=Catalog(load_paths(settings.scenarios), settings.match_text_limit),
             responses=ResponseStore(settings.response_store_size),

@@ -18,7 +18,7 @@ import orjson
 
 from understudy.core import ids
 from understudy.core.errors import ApiError
-from understudy.core.reply import Reply, Usage
+from understudy.core.reply import Reading, Reply, ToolCall, Usage
 from understudy.core.request import Message, NeutralRequest
 from understudy.providers.anthropic import threads
 from understudy.providers.anthropic.follow import messages_follow
@@ -26,6 +26,7 @@ from understudy.providers.anthropic.provider import ANTHROPIC, error_object
 from understudy.providers.anthropic.request import validate_count_tokens, validate_messages
 from understudy.providers.base import ApiModule, EventStream, Stored
 from understudy.stream.frames import Frame
+from understudy.stream.sse import SseEvent
 
 if TYPE_CHECKING:
     from understudy.plan import ReplyPlan
@@ -39,6 +40,8 @@ STOP_REASONS = {
     "stop_sequence": "stop_sequence",
     "pause_turn": "pause_turn",
 }
+READ_STOP = {wire: neutral for neutral, wire in STOP_REASONS.items() if neutral != "content_filter"}
+"""A stop reason read back into the neutral finish reason."""
 SERVICE_TIER = "standard"
 
 PING = b'event: ping\ndata: {"type": "ping"}\n\n'  # the space is the real server's
@@ -66,6 +69,21 @@ def usage_counts(usage: Usage) -> dict[str, int]:
         "cache_creation_input_tokens": 0,
         "cache_read_input_tokens": cached,
     }
+
+
+def read_usage(raw: Any, usage: Usage | None = None) -> Usage | None:
+    """A ``usage`` object read back into neutral counts: cache reads are input tokens
+    too. ``usage`` (from ``message_start``) is updated by a later ``message_delta``."""
+    if not isinstance(raw, dict):
+        return usage
+    usage = usage or Usage(0, 0)
+    if "input_tokens" in raw:
+        cached = raw.get("cache_read_input_tokens") or 0
+        usage.input_tokens = (raw.get("input_tokens") or 0) + cached
+        usage.cached_tokens = cached
+    if "output_tokens" in raw:
+        usage.output_tokens = raw.get("output_tokens") or 0
+    return usage
 
 
 def _text_of(content: str | list[dict[str, Any]] | None) -> str:
@@ -171,6 +189,81 @@ class MessagesApi(ApiModule):
 
     def render_stream(self, plan: "ReplyPlan") -> "MessageStream":
         return MessageStream(plan)
+
+    def read_body(self, body: Any) -> Reading:
+        reply = Reply(model=body.get("model") or "")
+        for block in body.get("content") or ():
+            kind = block.get("type")
+            if kind == "thinking" and block.get("thinking"):
+                reply.reasoning.append(block["thinking"])
+            elif kind == "text" and block.get("text"):
+                reply.content.append(block["text"])
+            elif kind == "tool_use":
+                arguments = orjson.dumps(block.get("input") or {}).decode()
+                reply.tool_calls.append(
+                    ToolCall(block.get("name") or "", arguments, [arguments], block.get("id"))
+                )
+        reply.finish_reason = READ_STOP.get(body.get("stop_reason") or "end_turn", "stop")
+        reply.stop_sequence = body.get("stop_sequence")
+        usage = read_usage(body.get("usage"))
+        if usage is not None:
+            reply.usage = usage
+        return Reading(reply, usage_reported=usage is not None)
+
+    def read_events(self, events: list[SseEvent]) -> Reading:
+        """Thinking and text deltas are token events, and so are a tool input's opening
+        (empty) delta and each of its fragments; a signature delta is not."""
+        reading = Reading(Reply(model=""))
+        reply, times = reading.reply, reading.token_times
+        usage: Usage | None = None
+        calls: dict[int, ToolCall] = {}
+        stopped = False
+        for event in events:
+            payload = orjson.loads(event.data)
+            kind = payload.get("type")
+            if kind == "error":
+                raise ValueError("the stream reported an error")
+            if kind == "message_start":
+                message = payload.get("message") or {}
+                reply.model = message.get("model") or reply.model
+                usage = read_usage(message.get("usage"), usage)
+            elif kind == "content_block_start":
+                block = payload.get("content_block") or {}
+                if block.get("type") == "tool_use":
+                    call = ToolCall(block.get("name") or "", "", [], block.get("id"))
+                    calls[payload.get("index", 0)] = call
+                    reply.tool_calls.append(call)
+            elif kind == "content_block_delta":
+                delta = payload.get("delta") or {}
+                kind = delta.get("type")
+                if kind == "thinking_delta" and delta.get("thinking"):
+                    reply.reasoning.append(delta["thinking"])
+                elif kind == "text_delta" and delta.get("text"):
+                    reply.content.append(delta["text"])
+                elif kind == "input_json_delta" and payload.get("index", 0) in calls:
+                    call = calls[payload.get("index", 0)]
+                    fragment = delta.get("partial_json") or ""
+                    if fragment:
+                        call.fragments.append(fragment)
+                        call.arguments += fragment
+                else:
+                    continue
+                times.append(event.at)
+            elif kind == "message_delta":
+                delta = payload.get("delta") or {}
+                reply.finish_reason = READ_STOP.get(delta.get("stop_reason") or "end_turn", "stop")
+                reply.stop_sequence = delta.get("stop_sequence")
+                usage = read_usage(payload.get("usage"), usage)
+            elif kind == "message_stop":
+                stopped = True
+        if not stopped:
+            raise ValueError("the stream ended before message_stop")
+        for call in reply.tool_calls:
+            if not call.arguments:
+                call.arguments = "{}"
+        if usage is not None:
+            reply.usage, reading.usage_reported = usage, True
+        return reading
 
     def stored(self, plan: "ReplyPlan", body: dict[str, Any]) -> Stored | None:
         return threads.kept_turn(plan, body["id"])

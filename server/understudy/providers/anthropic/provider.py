@@ -95,6 +95,20 @@ class Anthropic(Provider):
     def error_body(self, error: ApiError, request_id: str) -> dict[str, Any]:
         return error_object(error, request_id)
 
+    rate_limit_prefix = "anthropic-ratelimit-"
+
+    def read_error(self, status: int, body: Any) -> ApiError:
+        inner = body.get("error") if isinstance(body, dict) else None
+        if not isinstance(inner, dict):
+            return ApiError(status, str(body or "")[:1000] or "error")
+        details = inner.get("details")
+        return ApiError(
+            status,
+            str(inner.get("message") or ""),
+            inner.get("type"),
+            details=details if isinstance(details, dict) else None,
+        )
+
     def invalid_json(self, detail: str) -> ApiError:
         return ApiError(400, f"The request body is not valid JSON: {detail}")
 

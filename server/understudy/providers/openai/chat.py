@@ -13,7 +13,7 @@ import orjson
 
 from understudy.core import ids
 from understudy.core.errors import ApiError
-from understudy.core.reply import Reply, Usage
+from understudy.core.reply import Reading, Reply, ToolCall, Usage
 from understudy.core.request import Message, NeutralRequest
 from understudy.providers.base import ApiModule, EventStream
 from understudy.providers.openai import fields, obfuscation
@@ -21,6 +21,7 @@ from understudy.providers.openai.follow import chat_follow
 from understudy.providers.openai.obfuscation import closings
 from understudy.providers.openai.provider import OPENAI, error_object
 from understudy.stream.frames import Frame
+from understudy.stream.sse import SseEvent
 
 if TYPE_CHECKING:
     from understudy.plan import ReplyPlan
@@ -37,6 +38,10 @@ FINISH_REASONS = {
 }
 _FINGERPRINTS: dict[str, str] = {}
 DONE = b"data: [DONE]\n\n"
+READ_FINISH = {"function_call": "tool_calls"}
+"""Chat finish reasons whose neutral name differs (the rest are their own)."""
+REASONING_FIELDS = ("reasoning_content", "reasoning")
+"""Where OpenAI-compatible servers put reasoning text (``--reasoning-field``)."""
 
 
 def fingerprint(model: str) -> str:
@@ -65,6 +70,34 @@ def usage_object(usage: Usage) -> dict[str, Any]:
             "rejected_prediction_tokens": 0,
         },
     }
+
+
+def read_usage(raw: Any) -> Usage | None:
+    """A ``usage`` object read back into neutral counts."""
+    if not isinstance(raw, dict):
+        return None
+    prompt = raw.get("prompt_tokens_details") or {}
+    completion = raw.get("completion_tokens_details") or {}
+    return Usage(
+        input_tokens=raw.get("prompt_tokens") or 0,
+        output_tokens=raw.get("completion_tokens") or 0,
+        reasoning_tokens=completion.get("reasoning_tokens") or 0,
+        cached_tokens=prompt.get("cached_tokens") or 0,
+    )
+
+
+def _read_finish(finish: str | None, reply: Reply) -> str:
+    if finish == "stop" and reply.refusal and not reply.content:
+        return "refusal"
+    return READ_FINISH.get(finish or "stop", finish or "stop")
+
+
+def _reasoning_of(fields: dict[str, Any]) -> str:
+    for name in REASONING_FIELDS:
+        value = fields.get(name)
+        if isinstance(value, str) and value:
+            return value
+    return ""
 
 
 def _tool_names(tools: Any) -> tuple[str, ...]:
@@ -222,6 +255,73 @@ class ChatApi(ApiModule):
 
     def render_stream(self, plan: "ReplyPlan") -> "ChunkStream":
         return ChunkStream(plan)
+
+    def read_body(self, body: Any) -> Reading:
+        choice = body["choices"][0]
+        message = choice.get("message") or {}
+        reply = Reply(model=body.get("model") or "")
+        reasoning = _reasoning_of(message)
+        reply.reasoning = [reasoning] if reasoning else []
+        reply.content = [message["content"]] if message.get("content") else []
+        reply.refusal = [message["refusal"]] if message.get("refusal") else []
+        for call in message.get("tool_calls") or ():
+            function = call.get("function") or {}
+            arguments = function.get("arguments") or ""
+            reply.tool_calls.append(
+                ToolCall(function.get("name") or "", arguments, [arguments], call.get("id"))
+            )
+        reply.finish_reason = _read_finish(choice.get("finish_reason"), reply)
+        usage = read_usage(body.get("usage"))
+        if usage is not None:
+            reply.usage = usage
+        return Reading(reply, usage_reported=usage is not None)
+
+    def read_events(self, events: list[SseEvent]) -> Reading:
+        """Each non-empty reasoning, content or refusal delta is a token event, and so are
+        a tool call's opening chunk and each of its argument fragments."""
+        reading = Reading(Reply(model=""))
+        reply, times = reading.reply, reading.token_times
+        finish = None
+        for event in events:
+            if event.data == "[DONE]":
+                break
+            chunk = orjson.loads(event.data)
+            if "error" in chunk:
+                raise ValueError("the stream reported an error")
+            reply.model = chunk.get("model") or reply.model
+            usage = read_usage(chunk.get("usage"))
+            if usage is not None:
+                reply.usage, reading.usage_reported = usage, True
+            for choice in chunk.get("choices") or ():
+                delta = choice.get("delta") or {}
+                for pieces, text in (
+                    (reply.reasoning, _reasoning_of(delta)),
+                    (reply.content, delta.get("content")),
+                    (reply.refusal, delta.get("refusal")),
+                ):
+                    if isinstance(text, str) and text:
+                        pieces.append(text)
+                        times.append(event.at)
+                for raw in delta.get("tool_calls") or ():
+                    index = raw.get("index", len(reply.tool_calls))
+                    function = raw.get("function") or {}
+                    fragment = function.get("arguments") or ""
+                    if index >= len(reply.tool_calls):
+                        call = ToolCall(function.get("name") or "", "", [], raw.get("id"))
+                        reply.tool_calls.append(call)
+                    else:
+                        call = reply.tool_calls[index]
+                        if not fragment:
+                            continue
+                    if fragment:
+                        call.fragments.append(fragment)
+                        call.arguments += fragment
+                    times.append(event.at)
+                finish = choice.get("finish_reason") or finish
+        if finish is None:
+            raise ValueError("the stream ended before its finish reason")
+        reply.finish_reason = _read_finish(finish, reply)
+        return reading
 
 
 def _content_is_null(reply: Reply) -> bool:

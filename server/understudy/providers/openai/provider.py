@@ -141,6 +141,20 @@ class OpenAI(Provider):
     def error_body(self, error: ApiError, request_id: str) -> dict[str, Any]:
         return error_object(error, error.type or self.error_type(error.status))
 
+    rate_limit_prefix = "x-ratelimit-"
+
+    def read_error(self, status: int, body: Any) -> ApiError:
+        inner = body.get("error") if isinstance(body, dict) else None
+        if not isinstance(inner, dict):
+            return ApiError(status, str(body or "")[:1000] or "error")
+        return ApiError(
+            status,
+            str(inner.get("message") or ""),
+            inner.get("type"),
+            inner.get("code"),
+            inner.get("param"),
+        )
+
     def invalid_json(self, detail: str) -> ApiError:
         return ApiError(400, INVALID_JSON_MESSAGE)
 

@@ -12,9 +12,10 @@ from typing import TYPE_CHECKING, Any
 
 from understudy.core import ids
 from understudy.core.errors import ApiError
+from understudy.core.reply import Reading
 from understudy.core.request import Message, NeutralRequest
 from understudy.providers.base import ApiModule, Preset, Stored
-from understudy.providers.openai import fields
+from understudy.providers.openai import fields, responses_read
 from understudy.providers.openai.follow import responses_follow
 from understudy.providers.openai.provider import OPENAI
 from understudy.providers.openai.responses_input import (
@@ -33,6 +34,7 @@ from understudy.providers.openai.responses_output import (
     usage_object,
 )
 from understudy.providers.openai.responses_stream import ResponseEventStream
+from understudy.stream.sse import SseEvent
 
 if TYPE_CHECKING:
     from understudy.plan import ReplyPlan
@@ -95,6 +97,12 @@ class ResponsesApi(ApiModule):
 
     def render_stream(self, plan: "ReplyPlan") -> ResponseEventStream:
         return ResponseEventStream(plan)
+
+    def read_body(self, body: Any) -> Reading:
+        return responses_read.read_response(body)
+
+    def read_events(self, events: list[SseEvent]) -> Reading:
+        return responses_read.read_events(events)
 
     def stored(self, plan: "ReplyPlan", body: dict[str, Any]) -> Stored | None:
         if body.get("store") is not True:

@@ -47,6 +47,12 @@ class Settings:
     api_keys: list[str] = field(default_factory=list)
     admin_token: str | None = None
     reload: bool = True
+    # Request fidelity: what a request may hold besides what the provider itself allows.
+    lenient: bool = False
+    """Accept unknown request parameters (the per-request header can still say no)."""
+    max_output_tokens: int = 128_000
+    """The largest max_tokens any model accepts; a request asking for more is refused
+    (0: no limit)."""
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -73,4 +79,9 @@ class Settings:
         settings.api_keys = [key.strip() for key in api_keys.split(",") if key.strip()]
         settings.admin_token = env.get("UNDERSTUDY_ADMIN_TOKEN") or None
         settings.reload = _env_bool("UNDERSTUDY_RELOAD", settings.reload)
+        # Request fidelity
+        settings.lenient = _env_bool("UNDERSTUDY_LENIENT", settings.lenient)
+        settings.max_output_tokens = int(
+            env.get("UNDERSTUDY_MAX_OUTPUT_TOKENS", settings.max_output_tokens)
+        )
         return settings

@@ -5,6 +5,7 @@ Everything here is shared; only the ``ApiModule`` passed in knows the wire forma
 """
 
 import asyncio
+from collections.abc import Mapping
 from functools import partial
 from typing import Any
 
@@ -13,15 +14,26 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from understudy.core.errors import ApiError
-from understudy.core.request import NAMESPACE_HEADER, NeutralRequest
+from understudy.core.request import LENIENT_HEADER, NAMESPACE_HEADER, NeutralRequest, Strictness
 from understudy.http import keys
 from understudy.http.body import parse_json
 from understudy.http.responses import error_response
 from understudy.plan import build_plan
 from understudy.providers import ApiModule
+from understudy.settings import Settings
 from understudy.state import ServerState
 from understudy.stream.frames import SSE_HEADERS
 from understudy.stream.writer import CutResponse, StreamResponse
+
+
+def strictness(settings: Settings, headers: Mapping[str, str]) -> Strictness:
+    """The server's strictness, or the one this request's lenient header asks for."""
+    header = headers.get(LENIENT_HEADER)
+    if header is None:
+        lenient = settings.lenient
+    else:
+        lenient = header.strip().lower() in ("1", "true", "yes", "on")
+    return Strictness(lenient, settings.max_output_tokens)
 
 
 def _continue(api: ApiModule, request: NeutralRequest, state: ServerState, namespace: str) -> None:
@@ -45,7 +57,7 @@ async def handle(api: ApiModule, request: Request, state: ServerState) -> Any:
         if settings.api_keys:
             keys.check_key(provider, request.headers, settings.api_keys)
         body = await parse_json(provider, request, settings.max_body_bytes, call)
-        neutral = api.parse(body, request.headers)
+        neutral = api.parse(body, request.headers, strictness(settings, request.headers))
         if neutral.continues is not None:
             _continue(api, neutral, state, namespace)
         catalog = state.runtime.catalog_for(namespace, state.catalog)

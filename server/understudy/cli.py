@@ -71,6 +71,22 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         help="do not watch scenario files for changes (env UNDERSTUDY_RELOAD=0)",
     )
+    # Request fidelity
+    serve.add_argument(
+        "--lenient",
+        action="store_true",
+        default=None,
+        help="accept unknown request parameters, e.g. an OpenAI-compatible endpoint's extra "
+        "fields (env UNDERSTUDY_LENIENT; per request: header X-Understudy-Lenient; default: "
+        "refuse them as the providers do)",
+    )
+    serve.add_argument(
+        "--max-output-tokens",
+        type=int,
+        metavar="N",
+        help="refuse max_tokens above N, as no model offers more (env "
+        "UNDERSTUDY_MAX_OUTPUT_TOKENS, default 128000; 0: no limit)",
+    )
 
     validate = commands.add_parser("validate", help="check scenario files and exit")
     validate.add_argument("paths", nargs="+", metavar="PATH")
@@ -96,6 +112,9 @@ def _export(args: argparse.Namespace) -> None:
         "UNDERSTUDY_API_KEYS": ",".join(args.api_keys) if args.api_keys else None,
         "UNDERSTUDY_ADMIN_TOKEN": args.admin_token,
         "UNDERSTUDY_RELOAD": None if args.reload is None else "0",
+        # Request fidelity
+        "UNDERSTUDY_LENIENT": "1" if args.lenient else None,
+        "UNDERSTUDY_MAX_OUTPUT_TOKENS": args.max_output_tokens,
     }
     for name, value in values.items():
         if value is not None:

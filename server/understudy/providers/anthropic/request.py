@@ -59,12 +59,13 @@ OTHER_BLOCKS = (
     "search_result",
     "server_tool_use",
     "text_editor_code_execution_tool_result",
+    "tool_addition",
+    "tool_removal",
     "tool_search_tool_result",
     "web_fetch_tool_result",
     "web_search_tool_result",
 )
 OTHER_RESULT_BLOCKS = ("browser_state", "search_result", "tool_reference")
-OTHER_SYSTEM_BLOCKS = ("tool_addition", "tool_removal")
 # Server tools the official SDK (stable and beta) declares; a tool without a type is a
 # custom (client) tool.
 SERVER_TOOLS = (
@@ -241,52 +242,11 @@ MessageContent = _string_or_blocks(
 SystemPrompt = _string_or_blocks(TextBlock)
 
 
-class UserMessage(TypedDict):
-    role: Literal["user"]
+class MessageParam(TypedDict):
+    """A turn; ``system`` turns may sit among the others besides the ``system`` prompt."""
+
+    role: Literal["user", "assistant", "system"]
     content: MessageContent
-
-
-class AssistantMessage(TypedDict):
-    role: Literal["assistant"]
-    content: MessageContent
-
-
-class SystemMessage(TypedDict):
-    """A system message among the turns (``messages`` may hold them besides ``system``)."""
-
-    role: Literal["system"]
-    content: _string_or_blocks(_tagged(("text", TextBlock), others=OTHER_SYSTEM_BLOCKS))  # type: ignore[valid-type]
-
-
-def _role_of(value: Any) -> str | None:
-    if not isinstance(value, dict):
-        return None
-    role = value.get("role")
-    return f"|{role}" if role in ("user", "assistant", "system") else "|unexpected"
-
-
-def _unexpected_role(value: Any) -> Any:
-    if "role" not in value:
-        raise PydanticCustomError("missing", "Field required")
-    raise PydanticCustomError(
-        "unexpected_role",
-        'Unexpected role "{role}". The Messages API accepts "user", "assistant" and '
-        '"system" as an input message role.',
-        {"role": str(value["role"])},
-    )
-
-
-MessageParam = Annotated[
-    Annotated[UserMessage, Tag("|user")]
-    | Annotated[AssistantMessage, Tag("|assistant")]
-    | Annotated[SystemMessage, Tag("|system")]
-    | Annotated[Any, PlainValidator(_unexpected_role), Tag("|unexpected")],
-    Discriminator(
-        _role_of,
-        custom_error_type="dict_type_",
-        custom_error_message="Input should be a valid dictionary",
-    ),
-]
 
 
 class CustomTool(TypedDict, total=False):
@@ -424,10 +384,14 @@ COUNT_TOKENS_KEYS = _keys(CountTokensBody)
 
 def _first_error(error: ValidationError) -> ApiError:
     """The first problem, as ``path: message``; the real API reports one at a time."""
-    detail = error.errors(include_url=False, include_context=False, include_input=False)[0]
+    detail = error.errors(include_url=False, include_context=False, include_input=True)[0]
     loc = detail["loc"]
-    if detail["type"] == "unexpected_role":
-        loc = loc[:1]  # Anthropic names the list, not the message
+    if loc[0] == "messages" and loc[2:] == ("role",) and detail["type"] == "literal_error":
+        return ApiError(  # Anthropic names the list, not the message, and says it its way
+            400,
+            f'messages: Unexpected role "{detail["input"]}". The Messages API accepts "user", '
+            '"assistant" and "system" as an input message role.',
+        )
     path = ".".join(
         str(part) for part in loc if not (isinstance(part, str) and part.startswith(_HIDDEN))
     )
@@ -473,45 +437,45 @@ def _check_tool_choice(checked: dict[str, Any]) -> None:
         raise ApiError(400, f"Tool '{choice['name']}' not found in provided tools")
 
 
-def _blocks(message: dict[str, Any], kind: str) -> list[dict[str, Any]]:
-    content = message["content"]
-    if isinstance(content, str):
-        return []
-    return [block for block in content if block["type"] == kind]
-
-
 def check_tool_turns(messages: list[dict[str, Any]]) -> None:
     """Each ``tool_result`` answers a ``tool_use`` of the assistant message just before,
     and each ``tool_use`` is answered in the message just after (unless it is the last)."""
-    previous: dict[str, Any] | None = None
+    uses: list[str] = []
+    """The ``tool_use`` ids of the turn before this one."""
+    before = -1
     for index, message in enumerate(messages):
-        if message["role"] == "user" and isinstance(message["content"], list):
-            uses = {block["id"] for block in _blocks(previous, "tool_use")} if previous else set()
-            for number, block in enumerate(message["content"]):
-                if block["type"] == "tool_result" and block["tool_use_id"] not in uses:
-                    raise ApiError(
-                        400,
-                        f"messages.{index}.content.{number}: unexpected `tool_use_id` found in "
-                        f"`tool_result` blocks: {block['tool_use_id']}. Each `tool_result` "
-                        "block must have a corresponding `tool_use` block in the previous "
-                        "message.",
-                    )
-        if message["role"] == "assistant" and index + 1 < len(messages):
-            ids = [block["id"] for block in _blocks(message, "tool_use")]
-            if ids:
-                answered = {
-                    block["tool_use_id"] for block in _blocks(messages[index + 1], "tool_result")
-                }
-                missing = [use for use in ids if use not in answered]
-                if missing:
-                    raise ApiError(
-                        400,
-                        f"messages.{index}: `tool_use` ids were found without `tool_result` "
-                        f"blocks immediately after: {', '.join(missing)}. Each `tool_use` block "
-                        "must have a corresponding `tool_result` block in the next message.",
-                    )
-        if message["role"] != "system":
-            previous = message
+        role = message["role"]
+        if role == "system":
+            continue
+        content = message["content"]
+        own: list[str] = []
+        answered: set[str] = set()
+        if content.__class__ is list:
+            for number, block in enumerate(content):
+                kind = block["type"]
+                if kind == "tool_use":
+                    own.append(block["id"])
+                elif kind == "tool_result":
+                    use = block["tool_use_id"]
+                    if use not in uses:
+                        raise ApiError(
+                            400,
+                            f"messages.{index}.content.{number}: unexpected `tool_use_id` found "
+                            f"in `tool_result` blocks: {use}. Each `tool_result` block must "
+                            "have a corresponding `tool_use` block in the previous message.",
+                        )
+                    answered.add(use)
+        if uses:
+            missing = [use for use in uses if use not in answered]
+            if missing:
+                raise ApiError(
+                    400,
+                    f"messages.{before}: `tool_use` ids were found without `tool_result` "
+                    f"blocks immediately after: {', '.join(missing)}. Each `tool_use` block "
+                    "must have a corresponding `tool_result` block in the next message.",
+                )
+        uses = own if role == "assistant" else []
+        before = index
 
 
 def _check_ranges(checked: dict[str, Any], strictness: Strictness) -> None:

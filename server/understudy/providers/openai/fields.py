@@ -9,7 +9,8 @@ and only its conversation rules as code.
 """
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from understudy.core.errors import ApiError
@@ -47,6 +48,19 @@ def is_kind(value: Any, kind: str) -> bool:
     if isinstance(value, bool) and kind != "a boolean":
         return False
     return isinstance(value, _KINDS[kind])
+
+
+@lru_cache(maxsize=64)
+def _types(kinds: tuple[str, ...]) -> tuple[tuple[type, ...], bool]:
+    """The Python types of JSON ``kinds``, and whether a boolean is one of them."""
+    return tuple(t for kind in kinds for t in _KINDS[kind]), "a boolean" in kinds
+
+
+def _is(value: Any, kinds: tuple[str, ...]) -> bool:
+    types, booleans = _types(kinds)
+    if value.__class__ is bool:
+        return booleans
+    return isinstance(value, types)
 
 
 # --- Errors, in OpenAI's words --------------------------------------------------------
@@ -171,13 +185,20 @@ class Rule:
     choices: tuple[str, ...] = ()
     shape: Check | None = None
     nullable: bool = True
+    types: tuple[type, ...] = field(init=False, repr=False, compare=False)
+    booleans: bool = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        types, booleans = _types(self.kinds)
+        object.__setattr__(self, "types", types)
+        object.__setattr__(self, "booleans", booleans)
 
     def check(self, value: Any, param: str) -> None:
         if value is None:
             if self.nullable:
                 return
             raise wrong_type(param, self.expected, value)
-        if not any(is_kind(value, kind) for kind in self.kinds):
+        if not (self.booleans if value.__class__ is bool else isinstance(value, self.types)):
             raise wrong_type(param, self.expected, value)
         if self.minimum is not None and value < self.minimum:
             raise out_of_range(param, value, self.minimum, False, self.number_kind)
@@ -325,7 +346,7 @@ def get(
             raise missing(param)
         return None
     value = body[key]
-    if not any(is_kind(value, kind) for kind in kinds):
+    if not _is(value, kinds):
         expected = kinds[0] if len(kinds) == 1 else "one of " + " or ".join(kinds)
         raise wrong_type(param, expected, value)
     return value

@@ -285,13 +285,16 @@ def _assistant(messages: list[Message], current: Message | None) -> Message:
 
 def _message_item(raw: dict[str, Any], param: str) -> tuple[str, str]:
     """A message item's role and text."""
-    role = fields.get(raw, "role", "a string", param=f"{param}.role", required=True)
+    role = raw.get("role")
     if role not in ROLES:
+        role = fields.get(raw, "role", "a string", param=f"{param}.role", required=True)
         raise fields.invalid_value(f"{param}.role", role, ROLES)
-    content = fields.get(
-        raw, "content", "a string", "an array", param=f"{param}.content", required=True
-    )
-    if isinstance(content, list):
+    content = raw.get("content")
+    if content.__class__ is str:
+        return role, content
+    if not isinstance(content, list):
+        fields.get(raw, "content", "a string", "an array", param=f"{param}.content", required=True)
+    else:
         parts = OUTPUT_PARTS if role == "assistant" else INPUT_PARTS
         for number, part in enumerate(content):
             where = f"{param}.content[{number}]"
@@ -319,7 +322,9 @@ def conversation(items: list[Any], continued: bool) -> tuple[list[str], list[Mes
         param = f"input[{index}]"
         if not isinstance(raw, dict):
             raise fields.wrong_type(param, "an object", raw)
-        kind = fields.get(raw, "type", "a string", param=f"{param}.type")
+        kind = raw.get("type")
+        if kind.__class__ is not str and kind is not None:
+            raise fields.wrong_type(f"{param}.type", "a string", kind)
         if kind is None:
             if "role" not in raw:
                 raise fields.missing(f"{param}.type")

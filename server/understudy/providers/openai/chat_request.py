@@ -315,8 +315,8 @@ def check_message(raw: Any, index: int) -> str:
         raise fields.wrong_type(
             f"{param}.content", "one of a string or an array of objects", content
         )
-    if len(raw) > 2 or role in ("tool", "function"):
-        MESSAGE_FIELDS[role](raw, param)
+    if len(raw) > 1 + ("content" in raw) or role in ("tool", "function"):
+        MESSAGE_FIELDS[role](raw, param)  # fields besides role and content
     return role
 
 

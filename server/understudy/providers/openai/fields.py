@@ -267,13 +267,15 @@ class Shape:
 
 @dataclass(frozen=True, slots=True)
 class Each:
-    """Every element of an array follows ``item``."""
+    """Every element of an array follows ``item`` (and none is null)."""
 
     item: Rule
 
     def __call__(self, value: list[Any], param: str) -> None:
         check = self.item.check
         for index, element in enumerate(value):
+            if element is None:
+                raise wrong_type(f"{param}[{index}]", self.item.expected, None)
             check(element, f"{param}[{index}]")
 
 

@@ -157,7 +157,7 @@ def _tagged(*blocks: tuple[str, Any], others: tuple[str, ...] = (), default: str
         kind = value.get("type")
         if kind is None and default:
             kind = default
-        if kind in known:
+        if isinstance(kind, str) and kind in known:
             return kind
         return "|unknown"
 

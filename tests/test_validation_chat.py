@@ -676,8 +676,9 @@ def test_max_output_tokens_setting(serve, limit: int, status: int) -> None:
         )
 
 
-def test_serve_lenient_flag(tmp_path) -> None:
-    """``understudy serve --lenient`` reaches the server (through UNDERSTUDY_LENIENT)."""
+def test_serve_flags(tmp_path) -> None:
+    """``understudy serve --lenient --max-output-tokens N`` reach the server (through
+    ``UNDERSTUDY_LENIENT`` and ``UNDERSTUDY_MAX_OUTPUT_TOKENS``)."""
     from tests.test_cli import wait_healthy
 
     port = free_port()
@@ -688,6 +689,8 @@ def test_serve_lenient_flag(tmp_path) -> None:
             "understudy",
             "serve",
             "--lenient",
+            "--max-output-tokens",
+            "100",
             "--port",
             str(port),
             "--scenarios",
@@ -699,12 +702,14 @@ def test_serve_lenient_flag(tmp_path) -> None:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        env={**os.environ, "UNDERSTUDY_LENIENT": ""},
+        env={**os.environ, "UNDERSTUDY_LENIENT": "", "UNDERSTUDY_MAX_OUTPUT_TOKENS": ""},
     )
     url = f"http://127.0.0.1:{port}"
     try:
         wait_healthy(url, process)
         assert httpx.post(f"{url}{CHAT}", json=EXTRA).status_code == 200
+        too_many = httpx.post(f"{url}{CHAT}", json=body(max_tokens=101))
+        assert too_many.json()["error"]["message"].startswith("max_tokens is too large: 101.")
     finally:
         process.send_signal(signal.SIGTERM)
         process.wait(timeout=15)

@@ -82,6 +82,6 @@ class Settings:
         # Request fidelity
         settings.lenient = _env_bool("UNDERSTUDY_LENIENT", settings.lenient)
         settings.max_output_tokens = int(
-            env.get("UNDERSTUDY_MAX_OUTPUT_TOKENS", settings.max_output_tokens)
+            env.get("UNDERSTUDY_MAX_OUTPUT_TOKENS") or settings.max_output_tokens
         )
         return settings

@@ -34,6 +34,8 @@ class Strictness:
 
     lenient: bool = False
     max_output_tokens: int = 128_000
+    """The server passes its ``max_output_tokens`` setting; this default is for callers
+    that parse without a server."""
 
 
 STRICT = Strictness()

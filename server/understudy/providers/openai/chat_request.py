@@ -33,7 +33,6 @@ from understudy.providers.openai.fields import (
 )
 
 ROLES = ("system", "assistant", "user", "function", "tool", "developer")
-PART_TYPES = ("text", "image_url", "input_audio", "refusal", "audio", "file")
 _TEXT_ONLY = frozenset({"text"})
 PARTS_BY_ROLE: dict[str, frozenset[str]] = {
     "user": frozenset({"text", "image_url", "input_audio", "file"}),
@@ -50,8 +49,6 @@ _MISPLACED = {
     "refusal": ("assistant", "Refusals", "a refusal"),
     "audio": ("assistant", "Audio references", "an audio reference"),
 }
-TOOL_CHOICES = ("none", "auto", "required")
-
 PARTS = Tagged(
     {
         "text": Shape({"text": STRING}, ("text",)),
@@ -113,9 +110,7 @@ MESSAGE_FIELDS: dict[str, Shape] = {
     "function": Shape({"name": STRING}, ("name",)),
 }
 
-FUNCTION = object_of(
-    {"name": NAME, "description": STRING, "parameters": OBJECT, "strict": BOOLEAN}, "name"
-)
+FUNCTION = object_of(fields.FUNCTION, "name")
 TOOL = Rule(
     ("an object",),
     shape=Tagged(
@@ -156,14 +151,6 @@ NAMED_CHOICE = Tagged(
 )
 
 
-def _tool_choice(value: str | dict[str, Any], param: str) -> None:
-    if isinstance(value, str):
-        if value not in TOOL_CHOICES:
-            raise fields.invalid_value(param, value, TOOL_CHOICES)
-    else:
-        NAMED_CHOICE(value, param)
-
-
 def _function_call(value: str | dict[str, Any], param: str) -> None:
     if isinstance(value, str):
         if value not in ("none", "auto"):
@@ -191,9 +178,7 @@ def _stop(value: str | list[Any], param: str) -> None:
         fields.Each(STRING)(value, param)
 
 
-JSON_SCHEMA = object_of(
-    {"name": NAME, "description": STRING, "schema": OBJECT, "strict": BOOLEAN}, "name"
-)
+JSON_SCHEMA = object_of(fields.JSON_SCHEMA, "name")
 RESPONSE_FORMAT = Tagged(
     {
         "text": None,
@@ -224,7 +209,7 @@ PARAMETERS: dict[str, Rule] = {
     "max_tokens": integer(1),
     "metadata": METADATA,
     "modalities": array_of(one_of("text", "audio")),
-    "moderation": object_of({"model": STRING, "policy": OBJECT}, "model"),
+    "moderation": fields.MODERATION,
     "n": integer(1, 128),
     "parallel_tool_calls": BOOLEAN,
     "prediction": object_of(
@@ -246,7 +231,7 @@ PARAMETERS: dict[str, Rule] = {
     "stream": BOOLEAN,
     "stream_options": object_of({"include_usage": BOOLEAN, "include_obfuscation": BOOLEAN}),
     "temperature": decimal(0, 2),
-    "tool_choice": Rule(("a string", "an object"), shape=_tool_choice),
+    "tool_choice": fields.tool_choice(NAMED_CHOICE),
     "tools": Rule(("an array",), shape=_tools),
     "top_logprobs": integer(0, 20),
     "top_p": decimal(0, 1),

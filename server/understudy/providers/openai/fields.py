@@ -310,10 +310,35 @@ def metadata(value: dict[str, Any], param: str) -> None:
             raise wrong_type(f"{param}.{key}", "a string", item)
 
 
+def non_empty(value: str, param: str) -> None:
+    if not value:
+        raise empty_string(param)
+
+
 METADATA = Rule(("an object",), shape=metadata)
 NAME = Rule(("a string",), shape=check_name)
 """A function, tool or schema name."""
+NON_EMPTY = Rule(("a string",), shape=non_empty)
 REASONING_EFFORTS = ("none", "minimal", "low", "medium", "high", "xhigh", "max")
+FUNCTION = {"name": NAME, "description": STRING, "parameters": OBJECT, "strict": BOOLEAN}
+"""A function tool's fields (nested under ``function`` in Chat, flat in Responses)."""
+JSON_SCHEMA = {"name": NAME, "description": STRING, "schema": OBJECT, "strict": BOOLEAN}
+"""A structured-output format's fields."""
+MODERATION = object_of({"model": STRING, "policy": OBJECT}, "model")
+TOOL_CHOICES = ("none", "auto", "required")
+
+
+def tool_choice(named: "Tagged") -> Rule:
+    """``tool_choice``: one of ``TOOL_CHOICES``, or an object naming a tool (``named``)."""
+
+    def check(value: str | dict[str, Any], param: str) -> None:
+        if isinstance(value, str):
+            if value not in TOOL_CHOICES:
+                raise invalid_value(param, value, TOOL_CHOICES)
+        else:
+            named(value, param)
+
+    return Rule(("a string", "an object"), shape=check)
 
 
 def check_body(

@@ -62,7 +62,6 @@ BUILT_IN_ITEM_TYPES = (
     "additional_tools",
     "configuration_update",
 )
-TOOL_CHOICES = ("none", "auto", "required")
 TRUNCATIONS = ("auto", "disabled")
 MIN_OUTPUT_TOKENS = 16  # OpenAPI ``CreateResponse.max_output_tokens`` minimum
 
@@ -89,21 +88,14 @@ OUTPUT_PARTS = Tagged(
     },
     at="",
 )
-NON_EMPTY = Rule(("a string",), shape=lambda value, param: _non_empty(value, param))
-
-
-def _non_empty(value: str, param: str) -> None:
-    if not value:
-        raise fields.empty_string(param)
-
-
 ITEMS: dict[str, Shape] = {
     "function_call": Shape(
-        {"call_id": NON_EMPTY, "name": NON_EMPTY, "arguments": STRING},
+        {"call_id": fields.NON_EMPTY, "name": fields.NON_EMPTY, "arguments": STRING},
         ("call_id", "name", "arguments"),
     ),
     "function_call_output": Shape(
-        {"call_id": NON_EMPTY, "output": Rule(("a string", "an array"))}, ("call_id", "output")
+        {"call_id": fields.NON_EMPTY, "output": Rule(("a string", "an array"))},
+        ("call_id", "output"),
     ),
     "reasoning": Shape({"id": STRING, "summary": ARRAY, "encrypted_content": STRING}),
     "item_reference": Shape({"id": STRING}, ("id",)),
@@ -111,10 +103,7 @@ ITEMS: dict[str, Shape] = {
 
 TOOLS = Tagged(
     {
-        "function": Shape(
-            {"name": NAME, "description": STRING, "parameters": OBJECT, "strict": BOOLEAN},
-            ("name",),
-        ),
+        "function": Shape(fields.FUNCTION, ("name",)),
         "custom": Shape({"name": NAME, "description": STRING, "format": OBJECT}, ("name",)),
         "file_search": Shape({"vector_store_ids": array_of(STRING)}, ("vector_store_ids",)),
         "web_search": None,
@@ -160,22 +149,11 @@ NAMED_CHOICE = Tagged(
 )
 
 
-def _tool_choice(value: str | dict[str, Any], param: str) -> None:
-    if isinstance(value, str):
-        if value not in TOOL_CHOICES:
-            raise fields.invalid_value(param, value, TOOL_CHOICES)
-    else:
-        NAMED_CHOICE(value, param)
-
-
 TEXT_FORMAT = Tagged(
     {
         "text": None,
         "json_object": None,
-        "json_schema": Shape(
-            {"name": NAME, "schema": OBJECT, "description": STRING, "strict": BOOLEAN},
-            ("name", "schema"),
-        ),
+        "json_schema": Shape(fields.JSON_SCHEMA, ("name", "schema")),
     }
 )
 PARAMETERS: dict[str, Rule] = {
@@ -192,7 +170,7 @@ PARAMETERS: dict[str, Rule] = {
     "max_tool_calls": integer(1),
     "metadata": METADATA,
     "model": STRING,
-    "moderation": object_of({"model": STRING, "policy": OBJECT}, "model"),
+    "moderation": fields.MODERATION,
     "parallel_tool_calls": BOOLEAN,
     "previous_response_id": STRING,
     "prompt": object_of({"id": STRING, "version": STRING, "variables": OBJECT}, "id"),
@@ -220,7 +198,7 @@ PARAMETERS: dict[str, Rule] = {
             "verbosity": one_of("low", "medium", "high"),
         }
     ),
-    "tool_choice": Rule(("a string", "an object"), shape=_tool_choice),
+    "tool_choice": fields.tool_choice(NAMED_CHOICE),
     "tools": array_of(Rule(("an object",), shape=TOOLS)),
     "top_logprobs": integer(0, 20),
     "top_p": decimal(0, 1),

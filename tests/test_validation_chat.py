@@ -739,3 +739,18 @@ def test_no_mutation_of_a_full_request_is_a_server_error(base_url: str) -> None:
             if response.status_code == 400:
                 assert set(response.json()["error"]) == {"message", "type", "param", "code"}
     assert statuses == {200, 400}
+
+
+def test_a_reply_message_sent_back_as_the_sdk_gives_it_is_accepted(client: openai.OpenAI) -> None:
+    """``messages.append(completion.choices[0].message)``, the documented tool loop, sends
+    the reply's own fields back (``refusal``, ``annotations``, ``audio``...)."""
+    messages: list[Any] = [{"role": "user", "content": "Weather in Paris?"}]
+    first = client.chat.completions.create(model="gpt-4o-mini", messages=messages, tools=[WEATHER])  # type: ignore[list-item]
+    reply = first.choices[0].message
+    assert reply.tool_calls
+    messages.append(reply)
+    messages += [
+        {"role": "tool", "tool_call_id": call.id, "content": "18C"} for call in reply.tool_calls
+    ]
+    second = client.chat.completions.create(model="gpt-4o-mini", messages=messages, tools=[WEATHER])  # type: ignore[list-item]
+    assert second.choices[0].message.content

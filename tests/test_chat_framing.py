@@ -314,16 +314,22 @@ def test_bad_requests_get_openai_error_bodies(
     assert {key: got[key] for key in error} == error
 
 
-def test_unknown_fields_are_accepted(base_url: str) -> None:
-    response = httpx.post(
-        f"{base_url}/v1/chat/completions",
-        json={
-            "model": "m",
-            "messages": [{"role": "user", "content": "hi"}],
-            "some_future_parameter": {"x": 1},
-        },
+def test_unknown_fields_are_refused_unless_lenient(base_url: str) -> None:
+    """The real API refuses parameters it does not know; the lenient header lets them by."""
+    body = {
+        "model": "m",
+        "messages": [{"role": "user", "content": "hi"}],
+        "some_future_parameter": {"x": 1},
+    }
+    refused = httpx.post(f"{base_url}/v1/chat/completions", json=body)
+    assert refused.status_code == 400
+    assert refused.json()["error"]["message"] == (
+        "Unrecognized request argument supplied: some_future_parameter"
     )
-    assert response.status_code == 200
+    lenient = httpx.post(
+        f"{base_url}/v1/chat/completions", json=body, headers={"X-Understudy-Lenient": "1"}
+    )
+    assert lenient.status_code == 200
 
 
 def test_huge_body_is_refused_with_413(serve) -> None:

@@ -163,6 +163,22 @@ def _parser() -> argparse.ArgumentParser:
         help="wait this long for the upstream to connect or send more "
         "(env UNDERSTUDY_UPSTREAM_TIMEOUT, default 600)",
     )
+    # Request fidelity
+    serve.add_argument(
+        "--lenient",
+        action="store_true",
+        default=None,
+        help="accept unknown request parameters, e.g. an OpenAI-compatible endpoint's extra "
+        "fields (env UNDERSTUDY_LENIENT; per request: header X-Understudy-Lenient; default: "
+        "refuse them as the providers do)",
+    )
+    serve.add_argument(
+        "--max-output-tokens",
+        type=int,
+        metavar="N",
+        help="refuse max_tokens above N, as no model offers more (env "
+        "UNDERSTUDY_MAX_OUTPUT_TOKENS, default 128000; 0: no limit)",
+    )
 
     validate = commands.add_parser("validate", help="check scenario files and exit")
     validate.add_argument("paths", nargs="+", metavar="PATH")
@@ -201,6 +217,9 @@ def _export(args: argparse.Namespace) -> None:
         "UNDERSTUDY_UPSTREAM_OPENAI": args.upstream_openai,
         "UNDERSTUDY_UPSTREAM_ANTHROPIC": args.upstream_anthropic,
         "UNDERSTUDY_UPSTREAM_TIMEOUT": args.upstream_timeout,
+        # Request fidelity
+        "UNDERSTUDY_LENIENT": "1" if args.lenient else None,
+        "UNDERSTUDY_MAX_OUTPUT_TOKENS": args.max_output_tokens,
     }
     for name, value in values.items():
         if value is not None:

@@ -147,6 +147,12 @@ class Settings:
     upstream_anthropic: str | None = _setting(None, "UNDERSTUDY_UPSTREAM_ANTHROPIC")
     upstream_timeout: float = _setting(600.0, "UNDERSTUDY_UPSTREAM_TIMEOUT", _number, minimum=0)
     """Seconds to wait for the upstream to connect, or between two pieces of its answer."""
+    lenient: bool = _setting(False, "UNDERSTUDY_LENIENT", _boolean)
+    """Accept unknown request parameters (an OpenAI-compatible client's extras); types,
+    ranges and shapes of known ones are still checked."""
+    max_output_tokens: int = _setting(128_000, "UNDERSTUDY_MAX_OUTPUT_TOKENS", _integer, minimum=0)
+    """The largest output-token limit a request may ask for, as the providers' largest
+    model allows (0: no limit)."""
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> "Settings":

@@ -15,7 +15,30 @@ NAMESPACE_HEADER = "x-understudy-namespace"
 """Scopes a request's runtime scenarios, ``replies:`` counters, journal and kept replies."""
 SCENARIO_HEADER = "x-understudy-scenario"
 """Names the scenario that must answer, whatever the catalog would pick."""
+LENIENT_HEADER = "x-understudy-lenient"
+"""``1`` lets this request's unknown parameters through; ``0`` refuses them even on a
+lenient server."""
 Role = Literal["system", "user", "assistant", "tool"]
+
+
+@dataclass(frozen=True, slots=True)
+class Strictness:
+    """How a request body is checked besides the provider's own rules.
+
+    ``lenient`` lets unknown parameters through, for clients that send an
+    OpenAI-compatible endpoint's extra fields on purpose; the types, ranges and shapes of
+    known parameters are checked all the same. ``max_output_tokens`` is the largest
+    output budget any model offers (0: no limit), so a request asking for more is
+    refused as the provider refuses it for every model.
+    """
+
+    lenient: bool = False
+    max_output_tokens: int = 128_000
+    """The server passes its ``max_output_tokens`` setting; this default is for callers
+    that parse without a server."""
+
+
+STRICT = Strictness()
 
 
 @dataclass(slots=True)

@@ -5,6 +5,7 @@ Everything here is shared; only the ``ApiModule`` passed in knows the wire forma
 """
 
 import asyncio
+from collections.abc import Mapping
 from typing import Any
 
 import orjson
@@ -12,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from understudy.core.errors import ApiError
-from understudy.core.request import NAMESPACE_HEADER
+from understudy.core.request import LENIENT_HEADER, NAMESPACE_HEADER, Strictness
 from understudy.engine import Engine, Slot
 from understudy.http import keys, proxy
 from understudy.http.body import parse_json
@@ -20,9 +21,20 @@ from understudy.http.kept import Kept
 from understudy.http.responses import error_response
 from understudy.plan import ReplyPlan, build_plan
 from understudy.providers import ApiModule
+from understudy.settings import Settings
 from understudy.state import ServerState
 from understudy.stream.frames import SSE_HEADERS
 from understudy.stream.writer import CutResponse, StreamOutcome, StreamResponse
+
+
+def strictness(settings: Settings, headers: Mapping[str, str]) -> Strictness:
+    """The server's strictness, or the one this request's lenient header asks for."""
+    header = headers.get(LENIENT_HEADER)
+    if header is None:
+        lenient = settings.lenient
+    else:
+        lenient = header.strip().lower() in ("1", "true", "yes", "on")
+    return Strictness(lenient, settings.max_output_tokens)
 
 
 async def handle(api: ApiModule, request: Request, state: ServerState) -> Any:
@@ -39,7 +51,7 @@ async def handle(api: ApiModule, request: Request, state: ServerState) -> Any:
         if settings.api_keys:
             keys.check_key(provider, request.headers, settings.api_keys)
         body = await parse_json(provider, request, settings.max_body_bytes, call)
-        neutral = api.parse(body, request.headers)
+        neutral = api.parse(body, request.headers, strictness(settings, request.headers))
         if neutral.continues is not None:
             try:
                 kept.resume(neutral)

@@ -7,6 +7,7 @@ from starlette.responses import Response
 from understudy.core.errors import ApiError
 from understudy.core.request import NAMESPACE_HEADER
 from understudy.http.body import parse_json
+from understudy.http.pipeline import strictness
 from understudy.http.responses import error_response, json_response
 from understudy.plan.reply import count_input_tokens
 from understudy.providers import dialect
@@ -38,7 +39,9 @@ async def count_tokens(request: Request, state: ServerState) -> Response:
     provider = MESSAGES.provider
     try:
         body = await parse_json(provider, request, state.settings.max_body_bytes)
-        neutral = count_tokens_request(body, request.headers)
+        neutral = count_tokens_request(
+            body, request.headers, strictness(state.settings, request.headers)
+        )
     except ApiError as error:
         return error_response(provider, error)
     return json_response(provider, {"input_tokens": count_input_tokens(neutral)})

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from understudy.core.errors import ApiError
 from understudy.core.ratelimits import RateLimits
 from understudy.core.reply import Reading
-from understudy.core.request import Api, Message, NeutralRequest
+from understudy.core.request import STRICT, Api, Message, NeutralRequest, Strictness
 from understudy.stream.frames import Frame
 from understudy.stream.sse import SseEvent
 
@@ -151,7 +151,9 @@ class ApiModule(ABC):
         return self.presets.get(name) or self.provider.presets[name]
 
     @abstractmethod
-    def parse(self, body: Any, headers: Mapping[str, str]) -> NeutralRequest:
+    def parse(
+        self, body: Any, headers: Mapping[str, str], strictness: Strictness = STRICT
+    ) -> NeutralRequest:
         """Validate the body the way the real API does; raise ``ApiError`` if it would."""
 
     @abstractmethod

@@ -19,7 +19,7 @@ import orjson
 from understudy.core import ids
 from understudy.core.errors import ApiError
 from understudy.core.reply import Reading, Reply, ToolCall, Usage
-from understudy.core.request import Message, NeutralRequest
+from understudy.core.request import STRICT, Message, NeutralRequest, Strictness
 from understudy.providers.anthropic import threads
 from understudy.providers.anthropic.follow import messages_follow
 from understudy.providers.anthropic.provider import ANTHROPIC, error_object
@@ -120,11 +120,18 @@ def neutral_request(
     checked: Mapping[str, Any], body: dict[str, Any], headers: Mapping[str, str]
 ) -> NeutralRequest:
     system = checked.get("system") or ""
+    texts = [system if isinstance(system, str) else "\n".join(b["text"] for b in system)]
+    messages = []
+    for raw in checked["messages"]:
+        if raw["role"] == "system":  # a system message among the turns
+            texts.append(_text_of(raw["content"]))
+        else:
+            messages.append(_message(raw))
     return NeutralRequest(
         api="messages",
         model=checked["model"],
-        messages=[_message(raw) for raw in checked["messages"]],
-        system=system if isinstance(system, str) else "\n".join(b["text"] for b in system),
+        messages=messages,
+        system="\n".join(text for text in texts if text),
         tools=tuple(tool["name"] for tool in checked.get("tools") or () if "name" in tool),
         stream=bool(checked.get("stream")),
         max_tokens=checked.get("max_tokens"),
@@ -149,8 +156,10 @@ class MessagesApi(ApiModule):
     provider = ANTHROPIC
     threads = True
 
-    def parse(self, body: Any, headers: Mapping[str, str]) -> NeutralRequest:
-        request = neutral_request(validate_messages(body), body, headers)
+    def parse(
+        self, body: Any, headers: Mapping[str, str], strictness: Strictness = STRICT
+    ) -> NeutralRequest:
+        request = neutral_request(validate_messages(body, strictness), body, headers)
         threads.check_supported(body)
         return request
 
@@ -399,6 +408,8 @@ class MessageStream(EventStream):
 MESSAGES = MessagesApi()
 
 
-def count_tokens_request(body: Any, headers: Mapping[str, str]) -> NeutralRequest:
+def count_tokens_request(
+    body: Any, headers: Mapping[str, str], strictness: Strictness = STRICT
+) -> NeutralRequest:
     """The request of ``POST /v1/messages/count_tokens``, checked as the real API does."""
-    return neutral_request(validate_count_tokens(body), body, headers)
+    return neutral_request(validate_count_tokens(body, strictness), body, headers)

@@ -14,9 +14,9 @@ import orjson
 from understudy.core import ids
 from understudy.core.errors import ApiError
 from understudy.core.reply import Reading, Reply, ToolCall, Usage
-from understudy.core.request import Message, NeutralRequest
+from understudy.core.request import STRICT, Message, NeutralRequest, Strictness
 from understudy.providers.base import ApiModule, EventStream
-from understudy.providers.openai import fields, obfuscation
+from understudy.providers.openai import chat_request, fields, obfuscation
 from understudy.providers.openai.follow import chat_follow
 from understudy.providers.openai.obfuscation import closings
 from understudy.providers.openai.provider import OPENAI, error_object
@@ -26,7 +26,6 @@ from understudy.stream.sse import SseEvent
 if TYPE_CHECKING:
     from understudy.plan import ReplyPlan
 
-ROLES = ("system", "assistant", "user", "function", "tool", "developer")
 FINISH_REASONS = {
     "stop": "stop",
     "length": "length",
@@ -100,117 +99,40 @@ def _reasoning_of(fields: dict[str, Any]) -> str:
     return ""
 
 
-def _tool_names(tools: Any) -> tuple[str, ...]:
-    if tools is None:
-        return ()
-    if not isinstance(tools, list):
-        raise fields.wrong_type("tools", "an array", tools)
-    names = []
-    for index, tool in enumerate(tools):
-        if not isinstance(tool, dict):
-            raise fields.wrong_type(f"tools[{index}]", "an object", tool)
-        kind = tool.get("type", "function")
-        inner = tool.get(kind)
-        if kind == "function" and not isinstance(inner, dict):
-            raise fields.missing(f"tools[{index}].function")
-        if isinstance(inner, dict):
-            name = fields.get(inner, "name", "a string", param=f"tools[{index}].{kind}.name")
-            if name:
-                names.append(name)
-    return tuple(names)
-
-
-def _message(raw: Any, index: int) -> Message | str:
-    """A neutral message, or the text of a system/developer message."""
-    param = f"messages[{index}]"
-    if not isinstance(raw, dict):
-        raise fields.wrong_type(param, "an object", raw)
-    role = fields.get(raw, "role", "a string", param=f"{param}.role", required=True)
-    if role not in ROLES:
-        raise fields.invalid_value(f"{param}.role", role, ROLES)
-    content = raw.get("content")
-    if content is not None and not isinstance(content, str | list):
-        raise fields.wrong_type(
-            f"{param}.content", "one of a string or an array of objects", content
-        )
-    text = fields.text_of(content)
-    if role in ("system", "developer"):
-        return text
-    if role == "tool":
-        fields.get(raw, "tool_call_id", "a string", param=f"{param}.tool_call_id", required=True)
-    if role in ("tool", "function"):
-        return Message("tool", text, tool_result=True)
-    if role == "assistant":
-        calls = raw.get("tool_calls") or []
-        names = tuple(
-            call["function"].get("name", "")
-            for call in calls
-            if isinstance(call, dict) and isinstance(call.get("function"), dict)
-        )
-        return Message("assistant", text, tool_calls=names)
-    return Message("user", text)
-
-
 class ChatApi(ApiModule):
     name = "chat"
     provider = OPENAI
 
-    def parse(self, body: Any, headers: Mapping[str, str]) -> NeutralRequest:
+    def parse(
+        self, body: Any, headers: Mapping[str, str], strictness: Strictness = STRICT
+    ) -> NeutralRequest:
         if not isinstance(body, dict):
             raise fields.wrong_type("body", "an object", body)
-        model = fields.get(body, "model", "a string")
-        if not model:
-            raise ApiError(400, "you must provide a model parameter")
-        raw_messages = fields.get(body, "messages", "an array", required=True)
-        if not raw_messages:
-            raise ApiError(
-                400,
-                "Invalid 'messages': empty array. Expected an array with minimum length 1, "
-                "but got an empty array instead.",
-                param="messages",
-                code="empty_array",
-            )
+        raw_messages = chat_request.check_body(body, strictness)
         system: list[str] = []
         messages: list[Message] = []
         for index, raw in enumerate(raw_messages):
-            message = _message(raw, index)
+            role = chat_request.check_message(raw, index)
+            message = chat_request.neutral_message(raw, role)
             if isinstance(message, str):
                 system.append(message)
             else:
                 messages.append(message)
-
-        stream = bool(fields.get(body, "stream", "a boolean"))
-        options = fields.get(body, "stream_options", "an object") or {}
-        if options and not stream:
-            raise ApiError(
-                400,
-                "The 'stream_options' parameter is only allowed when 'stream' is enabled.",
-                param="stream_options",
-                code="invalid_value",
-            )
-        include_usage = fields.get(
-            options, "include_usage", "a boolean", param="stream_options.include_usage"
-        )
-        fields.get(
-            options, "include_obfuscation", "a boolean", param="stream_options.include_obfuscation"
-        )
-        max_tokens = fields.positive_int(body, "max_completion_tokens")
-        legacy_max = fields.positive_int(body, "max_tokens")
-        stop = fields.get(body, "stop", "a string", "an array")
-        fields.positive_int(body, "n")
-        fields.get(body, "temperature", "a number")
+        chat_request.check_tool_turns(raw_messages)
+        stop = body.get("stop")
+        tools = body.get("tools") or ()
+        max_tokens = body.get("max_completion_tokens")
+        options = body.get("stream_options") or {}
         return NeutralRequest(
             api="chat",
-            model=model,
+            model=body["model"],
             messages=messages,
             system="\n".join(system),
-            tools=_tool_names(body.get("tools")),
-            stream=stream,
-            include_usage=bool(include_usage),
-            max_tokens=max_tokens if max_tokens is not None else legacy_max,
-            stop=(stop,)
-            if isinstance(stop, str)
-            else tuple(s for s in stop or () if isinstance(s, str)),
+            tools=tuple(tool[tool["type"]]["name"] for tool in tools),
+            stream=bool(body.get("stream")),
+            include_usage=bool(options.get("include_usage")),
+            max_tokens=max_tokens if max_tokens is not None else body.get("max_tokens"),
+            stop=(stop,) if isinstance(stop, str) else tuple(stop or ()),
             headers=headers,
             body=body,
             **chat_follow(body),

@@ -13,18 +13,17 @@ from typing import TYPE_CHECKING, Any
 from understudy.core import ids
 from understudy.core.errors import ApiError
 from understudy.core.reply import Reading
-from understudy.core.request import Message, NeutralRequest
+from understudy.core.request import STRICT, Message, NeutralRequest, Strictness
 from understudy.providers.base import ApiModule, Preset, Stored
 from understudy.providers.openai import fields, responses_read
 from understudy.providers.openai.follow import responses_follow
 from understudy.providers.openai.provider import OPENAI
 from understudy.providers.openai.responses_input import (
-    MIN_OUTPUT_TOKENS,
-    check_options,
+    check_body,
     conversation,
+    function_names,
     not_found,
     previous_not_found,
-    tools_of,
 )
 from understudy.providers.openai.responses_output import (
     ResponseShape,
@@ -56,29 +55,33 @@ class ResponsesApi(ApiModule):
     provider = OPENAI
     presets = PRESETS
 
-    def parse(self, body: Any, headers: Mapping[str, str]) -> NeutralRequest:
+    def parse(
+        self, body: Any, headers: Mapping[str, str], strictness: Strictness = STRICT
+    ) -> NeutralRequest:
         if not isinstance(body, dict):
             raise fields.wrong_type("body", "an object", body)
-        model = fields.get(body, "model", "a string", required=True)
-        instructions = fields.get(body, "instructions", "a string")
-        raw_input = fields.get(body, "input", "a string", "an array")
+        check_body(body, strictness)
+        instructions = body.get("instructions")
+        raw_input = body.get("input")
         if isinstance(raw_input, str):
             system, messages = [], [Message("user", raw_input)]
         else:
-            system, messages = conversation(raw_input or [])
-        _, tool_names = tools_of(body.get("tools"))
-        max_tokens = fields.positive_int(body, "max_output_tokens", minimum=MIN_OUTPUT_TOKENS)
-        check_options(body)
+            items = raw_input or []
+            # The calls an output answers may be held elsewhere than in ``input``.
+            continued = body.get("previous_response_id") is not None or any(
+                isinstance(item, dict) and item.get("type") == "item_reference" for item in items
+            )
+            system, messages = conversation(items, continued or "conversation" in body)
         return NeutralRequest(
             api="responses",
-            model=model,
+            model=body["model"],
             messages=messages,
             # Instructions are not carried over from a previous response; the turns are.
-            system="\n".join(text for text in (instructions, *system) if text),
-            tools=tool_names,
+            system="\n".join(text for text in (fields.text_of(instructions), *system) if text),
+            tools=function_names(body.get("tools")),
             stream=bool(body.get("stream")),
-            max_tokens=max_tokens,
-            continues=fields.get(body, "previous_response_id", "a string"),
+            max_tokens=body.get("max_output_tokens"),
+            continues=body.get("previous_response_id"),
             headers=headers,
             body=body,
             **responses_follow(body),

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from understudy.core import ids
 from understudy.core.reply import Reply, Usage
 from understudy.core.request import Message
-from understudy.providers.openai.responses_input import tools_of
+from understudy.providers.openai.responses_input import echo_tools
 
 if TYPE_CHECKING:
     from understudy.plan import ReplyPlan
@@ -63,7 +63,7 @@ class ResponseShape:
         self.body = body
         self.reasoning = reasoning
         self.text = text
-        self.tools = tools_of(body.get("tools"))[0]
+        self.tools = echo_tools(body.get("tools"))
         self.store = _default(body, "store", True)
 
     @property

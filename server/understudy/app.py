@@ -6,6 +6,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
@@ -136,6 +137,31 @@ class ModelEndpoints:
         await response(scope, receive, send)
 
 
+def _headers_too_large(scope: dict, settings: Settings) -> Response | None:
+    """The 431 for a request whose headers exceed the budget, or None.
+
+    Checked before anything reads or keeps the headers (the journal, the pipeline), so an
+    oversized request costs only what uvicorn already spent parsing it. ``/v1/`` routes
+    answer in their provider's error shape, the rest in the admin API's.
+    """
+    headers = scope["headers"]
+    count = len(headers)
+    size = sum(len(name) + len(value) for name, value in headers)
+    if count <= settings.max_header_count and size <= settings.max_header_bytes:
+        return None
+    message = (
+        f"Request header fields too large: {size} bytes in {count} headers; the limits are "
+        f"{settings.max_header_bytes} bytes and {settings.max_header_count} headers."
+    )
+    path = scope["path"]
+    if path.startswith("/v1/"):
+        response = error_response(dialect(path, Headers(scope=scope)), ApiError(431, message))
+    else:
+        response = admin.error_response(431, message)
+    response.headers["connection"] = "close"
+    return response
+
+
 class UnderstudyApp(Starlette):
     """Starlette, with model requests taken first by ``ModelEndpoints``.
 
@@ -145,18 +171,29 @@ class UnderstudyApp(Starlette):
     cost. The response start still goes through them, so CORS headers are added.
     """
 
-    def __init__(self, *, model_endpoints: Callable, model_paths: set[str], **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *,
+        model_endpoints: Callable,
+        model_paths: set[str],
+        settings: Settings,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
         self.model_endpoints = model_endpoints
         self.model_paths = model_paths
+        self.settings = settings
 
     async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
         scope[RAW_SEND] = send
-        if (
-            scope["type"] == "http"
-            and scope["method"] == "POST"
-            and scope["path"] in self.model_paths
-        ):
+        if scope["type"] != "http":
+            await super().__call__(scope, receive, send)
+            return
+        too_large = _headers_too_large(scope, self.settings)
+        if too_large is not None:
+            await too_large(scope, receive, send)
+            return
+        if scope["method"] == "POST" and scope["path"] in self.model_paths:
             scope["app"] = self
             await self.model_endpoints(scope, receive, send)
             return
@@ -181,6 +218,7 @@ def create_app(settings: Settings | None = None, state: ServerState | None = Non
     app = UnderstudyApp(
         model_endpoints=model_endpoints,
         model_paths=set(ENDPOINTS),
+        settings=settings,
         routes=_routes(state),
         middleware=[Middleware(CORSMiddleware, **cors)] if settings.cors_origins else [],
         exception_handlers={HTTPException: _http_error, Exception: _server_error},

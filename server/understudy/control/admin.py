@@ -15,6 +15,7 @@ from typing import Any
 
 import orjson
 from sse_starlette import EventSourceResponse
+from sse_starlette.sse import SendTimeoutError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -23,9 +24,10 @@ from understudy.control.openapi import document
 from understudy.control.table import AdminRoute, Body, Handler, Param, Reply, ref
 from understudy.core.request import NAMESPACE_HEADER
 from understudy.http import keys
-from understudy.record.journal import parse_since
+from understudy.record.journal import Journal, Watcher, WatcherDropped, parse_since
 from understudy.scenarios import Scenario, ScenarioError, load_text
 from understudy.state import ServerState
+from understudy.stream.writer import cut_connection
 
 BODY_SOURCE = "<request>"
 
@@ -79,27 +81,54 @@ async def get_journal(request: Request, state: ServerState) -> Response:
 async def stream_journal(request: Request, state: ServerState) -> Response:
     """Journal entries live, as server-sent events, as their requests complete.
 
-    Filters as for ``GET /journal`` (``namespace``, ``scenario``, ``api``). An admin
-    stream is the kind sse-starlette serves well: it pings an idle connection and
-    notices the client leaving.
+    Filters as for ``GET /journal`` (``namespace``, ``scenario``, ``api``). Each entry is
+    encoded once for every reader; at most ``journal_subscribers`` readers at once, and a
+    reader that stops reading is dropped (see ``JournalStream``).
     """
     query = request.query_params
-    namespace = namespace_of(request)
     wanted = {
-        "namespace": namespace,
+        "namespace": namespace_of(request),
         "scenario": query.get("scenario"),
         "api": query.get("api"),
     }
     wanted = {key: value for key, value in wanted.items() if value is not None}
+    settings = state.settings
+    watcher = state.journal.subscribe(wanted, settings.journal_subscribers)
+    if watcher is None:
+        raise AdminError(
+            503,
+            f"Too many live journal streams: {settings.journal_subscribers} are open "
+            "(setting journal_subscribers). Close one, or read GET /_understudy/journal.",
+        )
+    return JournalStream(state.journal, watcher, settings.journal_send_timeout)
 
-    async def entries() -> AsyncIterator[dict[str, str]]:
-        with state.journal.watch() as queue:
-            while True:
-                call = await queue.get()
-                if all(getattr(call, key) == value for key, value in wanted.items()):
-                    yield {"event": "entry", "data": orjson.dumps(call.to_dict()).decode()}
 
-    return EventSourceResponse(entries(), ping=15)
+class JournalStream(EventSourceResponse):
+    """One live journal reader, dropped when it stops reading.
+
+    A reader whose client takes longer than ``send_timeout`` to accept an event, or whose
+    queue outgrows the journal (``Watcher``), has its connection cut; whatever happens, its
+    queue is released when the response ends. sse-starlette pings an idle connection and
+    notices the client leaving.
+    """
+
+    def __init__(self, journal: Journal, watcher: Watcher, send_timeout: float) -> None:
+        super().__init__(_entry_events(watcher), ping=15, send_timeout=send_timeout)
+        self.journal = journal
+        self.watcher = watcher
+
+    async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        except (SendTimeoutError, WatcherDropped):
+            cut_connection()
+        finally:
+            self.journal.unsubscribe(self.watcher)
+
+
+async def _entry_events(watcher: Watcher) -> AsyncIterator[bytes]:
+    while True:
+        yield b"event: entry\r\ndata: %s\r\n\r\n" % await watcher.get()
 
 
 async def delete_journal(request: Request, state: ServerState) -> Response:
@@ -304,6 +333,7 @@ ROUTES: tuple[AdminRoute, ...] = (
                 {"type": "string"},
                 "text/event-stream",
             ),
+            503: _error("Too many live journal streams are open (`journal_subscribers`)."),
         },
     ),
     AdminRoute(

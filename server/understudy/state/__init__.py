@@ -5,7 +5,7 @@ import asyncio
 from dataclasses import dataclass, field
 
 from understudy.faults.chaos import Chaos, load_chaos
-from understudy.record.journal import Call, Journal
+from understudy.record.journal import Call, Journal, Limits
 from understudy.record.metrics import Metrics
 from understudy.scenarios import Catalog, load_paths
 from understudy.scenarios.catalog import Counters
@@ -34,7 +34,11 @@ class ServerState:
             settings=settings,
             catalog=Catalog(load_paths(settings.scenarios)),
             responses=ResponseStore(settings.response_store_size),
-            journal=Journal(settings.journal_size),
+            journal=Journal(
+                settings.journal_size,
+                settings.journal_max_bytes,
+                Limits(settings.journal_body_bytes, settings.journal_header_bytes),
+            ),
             chaos=load_chaos(settings.chaos),
         )
 

@@ -91,7 +91,7 @@ def _routes(state: ServerState) -> list[BaseRoute]:
         )
 
     async def metrics(request: Request) -> Response:
-        return Response(state.metrics.render(), media_type=METRICS_CONTENT_TYPE)
+        return Response(state.metrics.render(state.gauges()), media_type=METRICS_CONTENT_TYPE)
 
     v1: list[tuple[str, str, Handler]] = [
         ("GET", "/v1/models", routes.list_models),

@@ -65,8 +65,10 @@ class Settings:
     journal_send_timeout: float = 10.0
     """A live journal stream whose client takes longer than this to accept one event is
     dropped."""
-    runtime_scenarios_per_namespace: int = 1000
-    runtime_scenarios_total: int = 10_000
+    runtime_scenarios_per_namespace: int = 500
+    runtime_scenarios_total: int = 5000
+    runtime_scenarios_bytes: int = 64 * 1024 * 1024
+    """Bytes of admin bodies the runtime scenarios were added with, in all."""
     response_store_bytes: int = 64 * 1024 * 1024
     """The stored Responses' byte budget, besides ``response_store_size``."""
     metrics_scenario_labels: int = 500
@@ -125,10 +127,16 @@ class Settings:
             env.get("UNDERSTUDY_JOURNAL_SEND_TIMEOUT", settings.journal_send_timeout)
         )
         settings.runtime_scenarios_per_namespace = int(
-            env.get("UNDERSTUDY_RUNTIME_SCENARIOS_PER_NAMESPACE", settings.runtime_scenarios_per_namespace)
+            env.get(
+                "UNDERSTUDY_RUNTIME_SCENARIOS_PER_NAMESPACE",
+                settings.runtime_scenarios_per_namespace,
+            )
         )
         settings.runtime_scenarios_total = int(
             env.get("UNDERSTUDY_RUNTIME_SCENARIOS_TOTAL", settings.runtime_scenarios_total)
+        )
+        settings.runtime_scenarios_bytes = int(
+            env.get("UNDERSTUDY_RUNTIME_SCENARIOS_BYTES", settings.runtime_scenarios_bytes)
         )
         settings.response_store_bytes = int(
             env.get("UNDERSTUDY_RESPONSE_STORE_BYTES", settings.response_store_bytes)

@@ -26,6 +26,7 @@ from understudy.core.request import NAMESPACE_HEADER
 from understudy.http import keys
 from understudy.record.journal import Journal, Watcher, WatcherDropped, parse_since
 from understudy.scenarios import Scenario, ScenarioError, load_text
+from understudy.scenarios.runtime import RuntimeLimitError
 from understudy.state import ServerState
 from understudy.stream.writer import cut_connection
 
@@ -200,7 +201,10 @@ async def add_scenarios(request: Request, state: ServerState) -> Response:
     if duplicates:
         problems = [f"{BODY_SOURCE}: name: duplicate scenario name '{n}'" for n in duplicates]
         raise AdminError(400, f"Invalid scenario: {problems[0]}", problems)
-    state.runtime.add(namespace, scenarios)
+    try:
+        state.runtime.add(namespace, scenarios, len(raw))
+    except RuntimeLimitError as exc:
+        raise AdminError(409, str(exc)) from None
     for name in names:
         state.counters.forget(namespace, name)
     return JSONResponse({"namespace": namespace, "added": names}, status_code=201)
@@ -208,10 +212,10 @@ async def add_scenarios(request: Request, state: ServerState) -> Response:
 
 async def clear_scenarios(request: Request, state: ServerState) -> Response:
     namespace = namespace_of(request) or ""
-    removed = [scenario.name for scenario in state.runtime.scenarios(namespace)]
-    state.runtime.clear(namespace)
+    removed = state.runtime.clear(namespace)
     for name in removed:
         state.counters.forget(namespace, name)
+    state.scenarios_removed(removed)
     return JSONResponse({"namespace": namespace, "removed": removed})
 
 
@@ -227,6 +231,7 @@ async def delete_scenario(request: Request, state: ServerState) -> Response:
             )
         raise AdminError(404, f"No runtime scenario '{name}' in namespace '{namespace}'.")
     state.counters.forget(namespace, name)
+    state.scenarios_removed([name])
     return JSONResponse({"namespace": namespace, "removed": [name]})
 
 
@@ -362,6 +367,9 @@ ROUTES: tuple[AdminRoute, ...] = (
         replies={
             201: _CHANGED,
             400: _error("The scenario is invalid; details name line and field."),
+            409: _error(
+                "A runtime-scenario cap would be passed (per namespace, in all, or in bytes)."
+            ),
         },
     ),
     AdminRoute(

@@ -67,7 +67,7 @@ async def reload_catalog(state: ServerState) -> bool:
     except ValueError as exc:
         logger.error("scenario reload failed; still serving the previous catalog: %s", exc)
         return False
-    state.catalog = catalog
+    state.replace_catalog(catalog)
     logger.info("reloaded %d scenarios", len(catalog.scenarios))
     return True
 

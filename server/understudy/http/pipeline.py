@@ -14,6 +14,7 @@ from starlette.responses import Response
 
 from understudy.core.errors import ApiError
 from understudy.core.request import NAMESPACE_HEADER, NeutralRequest
+from understudy.faults.errors import overloaded
 from understudy.http import keys
 from understudy.http.body import parse_json
 from understudy.http.responses import error_response
@@ -46,6 +47,8 @@ async def handle(api: ApiModule, request: Request, state: ServerState) -> Any:
             keys.check_key(provider, request.headers, settings.api_keys)
         body = await parse_json(provider, request, settings.max_body_bytes, call)
         neutral = api.parse(body, request.headers)
+        if neutral.stream and state.at_stream_limit:
+            raise overloaded(api.name, neutral.model)
         if neutral.continues is not None:
             _continue(api, neutral, state, namespace)
         catalog = state.runtime.catalog_for(namespace, state.catalog)
@@ -66,7 +69,7 @@ async def handle(api: ApiModule, request: Request, state: ServerState) -> Any:
     id_header = (provider.request_id_header.encode(), request_id.encode())
     if neutral.stream:
         call.stream = True
-        state.metrics.stream_opened(api.name)
+        state.stream_opened(api.name)
         stream = api.render_stream(plan)
         if stream.stored is not None:
             state.responses.put(namespace, stream.stored)

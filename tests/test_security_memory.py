@@ -8,8 +8,12 @@ of this process) read from ``/proc/self/status``, with generous slack.
 
 import ctypes
 import gc
+import os
 import selectors
+import signal
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -26,6 +30,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from understudy.scenarios import Catalog, load_text
 from understudy.scenarios.runtime import CACHE_LIMIT, RuntimeScenarios
+from understudy.testing import free_port
 
 ServerFactory = Callable[..., str]
 
@@ -553,3 +558,44 @@ def test_stream_limit_answers_the_providers_overloaded_error(serve: ServerFactor
             return again.status_code == 200
 
     assert wait_for(stream_accepted)
+
+
+# --- configuration -----------------------------------------------------------------
+
+
+def test_budgets_are_set_by_flags_and_environment(tmp_path: Path) -> None:
+    (tmp_path / "stall.yaml").write_text(STALL)
+    port = free_port()
+    flags = ["--scenarios", str(tmp_path), "--max-stall-seconds", "0.5", "--max-streams", "1"]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "understudy", "serve", "--port", str(port), *flags],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "UNDERSTUDY_MAX_HEADER_BYTES": "2048"},
+    )
+    url = f"http://127.0.0.1:{port}"
+
+    def healthy() -> bool:
+        assert process.poll() is None, process.stderr.read() if process.stderr else ""
+        try:
+            return httpx.get(f"{url}/health", timeout=1).status_code == 200
+        except httpx.TransportError:
+            return False
+
+    try:
+        assert wait_for(healthy, timeout=15)
+        response = httpx.get(f"{url}/health", headers={"x-long": "v" * 3000})
+        assert response.status_code == 431
+        body = {**CHAT, "stream": True}
+        started = time.perf_counter()
+        with (
+            pytest.raises(httpx.RemoteProtocolError),
+            httpx.stream("POST", f"{url}/v1/chat/completions", json=body) as stalled,
+        ):
+            second = httpx.post(f"{url}/v1/chat/completions", json=body)
+            assert second.status_code == 503  # --max-streams 1
+            stalled.read()
+        assert time.perf_counter() - started < 3  # --max-stall-seconds 0.5
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=15)

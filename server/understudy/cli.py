@@ -71,6 +71,19 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         help="do not watch scenario files for changes (env UNDERSTUDY_RELOAD=0)",
     )
+    # Memory budgets (docs/security.md); the other caps are environment variables.
+    serve.add_argument(
+        "--max-streams",
+        type=int,
+        help="streams open at once before new ones get the provider's overloaded error "
+        "(env UNDERSTUDY_MAX_STREAMS; default 0 = no limit)",
+    )
+    serve.add_argument(
+        "--max-stall-seconds",
+        type=float,
+        help="cut the connection of a stall fault after this long "
+        "(env UNDERSTUDY_MAX_STALL_SECONDS; default 300)",
+    )
 
     validate = commands.add_parser("validate", help="check scenario files and exit")
     validate.add_argument("paths", nargs="+", metavar="PATH")
@@ -96,6 +109,8 @@ def _export(args: argparse.Namespace) -> None:
         "UNDERSTUDY_API_KEYS": ",".join(args.api_keys) if args.api_keys else None,
         "UNDERSTUDY_ADMIN_TOKEN": args.admin_token,
         "UNDERSTUDY_RELOAD": None if args.reload is None else "0",
+        "UNDERSTUDY_MAX_STREAMS": args.max_streams,
+        "UNDERSTUDY_MAX_STALL_SECONDS": args.max_stall_seconds,
     }
     for name, value in values.items():
         if value is not None:

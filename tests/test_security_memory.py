@@ -316,6 +316,20 @@ def test_a_reader_that_stops_reading_is_dropped(
             assert response.status_code == 200
 
 
+def test_a_body_sent_on_many_lines_is_one_line_in_the_live_stream(serve: ServerFactory) -> None:
+    """The journal keeps a small body as the client sent it; an SSE data field must still
+    be a single line."""
+    base_url = serve(HELLO)
+    pretty = orjson.dumps(chat_with("hi"), option=orjson.OPT_INDENT_2)
+    assert b"\n" in pretty
+    with httpx.stream("GET", f"{base_url}/_understudy/journal/stream", timeout=10) as live:
+        assert wait_for(lambda: gauge(base_url, "understudy_journal_subscribers") == 1)
+        assert httpx.post(f"{base_url}/v1/chat/completions", content=pretty).status_code == 200
+        data = next(line for line in live.iter_lines() if line.startswith("data: "))
+    assert orjson.loads(data.removeprefix("data: "))["body"] == chat_with("hi")
+    assert journal(base_url)[0]["body"] == chat_with("hi")
+
+
 def test_a_hundred_readers_of_a_large_entry_do_not_stall_the_loop(serve: ServerFactory) -> None:
     base_url = serve(HELLO, journal_subscribers=100)
     readers = []

@@ -111,10 +111,11 @@ class Call:
         misses: each may echo the client's input) and weigh it for the budget."""
         limit = self.limits.header_bytes
         headers = self.headers
-        if any(len(value) > limit for _, value in headers):
+        size = sum(len(name) + len(value) for name, value in headers)
+        if size > limit and any(len(value) > limit for _, value in headers):
             headers = self.headers = [(name, bytes_prefix(value, limit)) for name, value in headers]
-        size = ENTRY_OVERHEAD + sum(len(name) + len(value) for name, value in headers)
-        size += len(self.body or self.raw_body or b"")
+            size = sum(len(name) + len(value) for name, value in headers)
+        size += ENTRY_OVERHEAD + len(self.body or self.raw_body or b"")
         if self.error is not None:
             self.error = text_prefix(self.error, self.limits.body_bytes)
             size += len(self.error)
@@ -189,6 +190,14 @@ class Call:
         return entry
 
 
+def one_line(data: bytes) -> bytes:
+    """JSON text without line breaks (an SSE ``data:`` field is one line): a body is kept
+    as the client sent it, which may span lines; orjson's own output never does."""
+    if b"\n" in data or b"\r" in data:
+        return orjson.dumps(orjson.loads(data))
+    return data
+
+
 def parse_since(value: str) -> float:
     """``since`` as epoch seconds or an ISO 8601 time (``2025-01-01T12:00:00Z``)."""
     try:
@@ -249,7 +258,7 @@ class Journal:
         for watcher in list(self._watchers):
             if watcher.wants(call):
                 if data is None:
-                    data = orjson.dumps(call.to_dict())
+                    data = one_line(orjson.dumps(call.to_dict()))
                 watcher.offer(call.namespace, data)
                 if watcher.dropped:
                     self._watchers.discard(watcher)

@@ -109,7 +109,7 @@ def _routes(state: ServerState, watcher: reload.Watcher) -> list[BaseRoute]:
         )
 
     async def metrics(request: Request) -> Response:
-        text = state.metrics.render()
+        text = state.metrics.render(state.gauges())
         if state.engine is not None:
             text += state.engine.render_metrics()
         return Response(text, media_type=METRICS_CONTENT_TYPE)
@@ -192,6 +192,31 @@ def refusal(scope: dict, allowed_hosts: hosts.HostCheck) -> Response | None:
     return None
 
 
+def _headers_too_large(scope: dict, settings: Settings) -> Response | None:
+    """The 431 for a request whose headers exceed the budget, or None.
+
+    Checked before anything reads or keeps the headers (the journal, the pipeline), so an
+    oversized request costs only what uvicorn already spent parsing it. ``/v1/`` routes
+    answer in their provider's error shape, the rest in the admin API's.
+    """
+    headers = scope["headers"]
+    count = len(headers)
+    size = sum(len(name) + len(value) for name, value in headers)
+    if count <= settings.max_header_count and size <= settings.max_header_bytes:
+        return None
+    message = (
+        f"Request header fields too large: {size} bytes in {count} headers; the limits are "
+        f"{settings.max_header_bytes} bytes and {settings.max_header_count} headers."
+    )
+    path = scope["path"]
+    if path.startswith("/v1/"):
+        response = error_response(dialect(path, Headers(scope=scope)), ApiError(431, message))
+    else:
+        response = admin.error_response(431, message)
+    response.headers["connection"] = "close"
+    return response
+
+
 class UnderstudyApp(Starlette):
     """Starlette, with model requests taken first by ``ModelEndpoints``.
 
@@ -210,24 +235,28 @@ class UnderstudyApp(Starlette):
         model_endpoints: Callable,
         model_paths: set[str],
         allowed_hosts: hosts.HostCheck,
+        settings: Settings,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.model_endpoints = model_endpoints
         self.model_paths = model_paths
         self.allowed_hosts = allowed_hosts
+        self.settings = settings
 
     async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
         scope[RAW_SEND] = send
-        if scope["type"] == "http":
-            refused = refusal(scope, self.allowed_hosts)
-            if refused is not None:
-                await refused(scope, receive, send)
-                return
-            if scope["method"] == "POST" and scope["path"] in self.model_paths:
-                scope["app"] = self
-                await self.model_endpoints(scope, receive, send)
-                return
+        if scope["type"] != "http":
+            await super().__call__(scope, receive, send)
+            return
+        refused = _headers_too_large(scope, self.settings) or refusal(scope, self.allowed_hosts)
+        if refused is not None:
+            await refused(scope, receive, send)
+            return
+        if scope["method"] == "POST" and scope["path"] in self.model_paths:
+            scope["app"] = self
+            await self.model_endpoints(scope, receive, send)
+            return
         await super().__call__(scope, receive, send)
 
 
@@ -251,6 +280,7 @@ def create_app(settings: Settings | None = None, state: ServerState | None = Non
         model_endpoints=model_endpoints,
         model_paths=set(ENDPOINTS),
         allowed_hosts=hosts.HostCheck(settings.allowed_hosts, settings.host),
+        settings=settings,
         routes=_routes(state, watcher),
         middleware=[Middleware(CORSExceptControlPlane, **cors)] if settings.cors_origins else [],
         exception_handlers={HTTPException: _http_error, Exception: _server_error},

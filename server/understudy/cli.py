@@ -179,6 +179,19 @@ def _parser() -> argparse.ArgumentParser:
         help="refuse max_tokens above N, as no model offers more (env "
         "UNDERSTUDY_MAX_OUTPUT_TOKENS, default 128000; 0: no limit)",
     )
+    # Memory budgets (docs/security.md); the other caps are environment variables.
+    serve.add_argument(
+        "--max-streams",
+        type=int,
+        help="streams open at once before new ones get the provider's overloaded error "
+        "(env UNDERSTUDY_MAX_STREAMS; default 0 = no limit)",
+    )
+    serve.add_argument(
+        "--max-stall-seconds",
+        type=float,
+        help="cut the connection of a stall fault after this long "
+        "(env UNDERSTUDY_MAX_STALL_SECONDS; default 300)",
+    )
 
     validate = commands.add_parser("validate", help="check scenario files and exit")
     validate.add_argument("paths", nargs="+", metavar="PATH")
@@ -220,6 +233,8 @@ def _export(args: argparse.Namespace) -> None:
         # Request fidelity
         "UNDERSTUDY_LENIENT": "1" if args.lenient else None,
         "UNDERSTUDY_MAX_OUTPUT_TOKENS": args.max_output_tokens,
+        "UNDERSTUDY_MAX_STREAMS": args.max_streams,
+        "UNDERSTUDY_MAX_STALL_SECONDS": args.max_stall_seconds,
     }
     for name, value in values.items():
         if value is not None:

@@ -154,6 +154,56 @@ class Settings:
     """The largest output-token limit a request may ask for, as the providers' largest
     model allows (0: no limit)."""
 
+    # Memory budgets (docs/security.md): every cap a client or a test could otherwise
+    # grow without bound.
+    max_header_bytes: int = _setting(64 * 1024, "UNDERSTUDY_MAX_HEADER_BYTES", _integer, minimum=1)
+    """Request headers larger than this in all (names and values) are answered 431."""
+    max_header_count: int = _setting(100, "UNDERSTUDY_MAX_HEADER_COUNT", _integer, minimum=1)
+    """Requests with more header lines than this are answered 431."""
+    journal_body_bytes: int = _setting(
+        64 * 1024, "UNDERSTUDY_JOURNAL_BODY_BYTES", _integer, minimum=0
+    )
+    """How much of each request body a journal entry keeps (JSON, about this many bytes)."""
+    journal_header_bytes: int = _setting(
+        8 * 1024, "UNDERSTUDY_JOURNAL_HEADER_BYTES", _integer, minimum=0
+    )
+    """How much of each header value a journal entry keeps."""
+    journal_max_bytes: int = _setting(
+        64 * 1024 * 1024, "UNDERSTUDY_JOURNAL_MAX_BYTES", _integer, minimum=0
+    )
+    """The journal's byte budget: the oldest entries go once the kept bodies and headers
+    add up to more (``journal_size`` bounds the count)."""
+    journal_subscribers: int = _setting(32, "UNDERSTUDY_JOURNAL_SUBSCRIBERS", _integer, minimum=0)
+    """Live journal streams open at once; the next one is answered 503."""
+    journal_send_timeout: float = _setting(
+        10.0, "UNDERSTUDY_JOURNAL_SEND_TIMEOUT", _number, minimum=0
+    )
+    """A live journal stream whose client takes longer than this to accept one event is
+    dropped."""
+    runtime_scenarios_per_namespace: int = _setting(
+        500, "UNDERSTUDY_RUNTIME_SCENARIOS_PER_NAMESPACE", _integer, minimum=0
+    )
+    runtime_scenarios_total: int = _setting(
+        5000, "UNDERSTUDY_RUNTIME_SCENARIOS_TOTAL", _integer, minimum=0
+    )
+    runtime_scenarios_bytes: int = _setting(
+        64 * 1024 * 1024, "UNDERSTUDY_RUNTIME_SCENARIOS_BYTES", _integer, minimum=0
+    )
+    """Bytes of admin bodies the runtime scenarios were added with, in all."""
+    response_store_bytes: int = _setting(
+        64 * 1024 * 1024, "UNDERSTUDY_RESPONSE_STORE_BYTES", _integer, minimum=0
+    )
+    """The stored Responses' byte budget, besides ``response_store_size``."""
+    metrics_scenario_labels: int = _setting(
+        500, "UNDERSTUDY_METRICS_SCENARIO_LABELS", _integer, minimum=0
+    )
+    """Distinct ``scenario`` labels in ``/metrics``; the rest count as ``other``."""
+    max_stall_seconds: float = _setting(300.0, "UNDERSTUDY_MAX_STALL_SECONDS", _number, minimum=0)
+    """The longest a ``stall`` fault holds a reply before the server cuts the connection."""
+    max_streams: int = _setting(0, "UNDERSTUDY_MAX_STREAMS", _integer, minimum=0)
+    """Streams open at once before new streaming requests get the provider's overloaded
+    error; 0: no limit."""
+
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> "Settings":
         """Defaults, overridden by every ``UNDERSTUDY_*`` variable that is set; raises

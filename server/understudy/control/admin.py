@@ -16,6 +16,7 @@ from typing import Any
 
 import orjson
 from sse_starlette import EventSourceResponse
+from sse_starlette.sse import SendTimeoutError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -25,9 +26,11 @@ from understudy.control.table import AdminRoute, Body, Handler, Param, Reply, re
 from understudy.core.request import NAMESPACE_HEADER
 from understudy.http import keys
 from understudy.http.body import read_body
-from understudy.record.journal import parse_since
+from understudy.record.journal import Journal, Watcher, WatcherDropped, parse_since
 from understudy.scenarios import Scenario, ScenarioError, load_text
+from understudy.scenarios.runtime import RuntimeLimitError
 from understudy.state import ServerState
+from understudy.stream.writer import cut_connection
 
 BODY_SOURCE = "<request>"
 
@@ -100,27 +103,54 @@ async def get_entry(request: Request, state: ServerState) -> Response:
 async def stream_journal(request: Request, state: ServerState) -> Response:
     """Journal entries live, as server-sent events, as their requests complete.
 
-    Filters as for ``GET /journal`` (``namespace``, ``scenario``, ``api``). An admin
-    stream is the kind sse-starlette serves well: it pings an idle connection and
-    notices the client leaving.
+    Filters as for ``GET /journal`` (``namespace``, ``scenario``, ``api``). Each entry is
+    encoded once for every reader; at most ``journal_subscribers`` readers at once, and a
+    reader that stops reading is dropped (see ``JournalStream``).
     """
     query = request.query_params
-    namespace = namespace_of(request)
     wanted = {
-        "namespace": namespace,
+        "namespace": namespace_of(request),
         "scenario": query.get("scenario"),
         "api": query.get("api"),
     }
     wanted = {key: value for key, value in wanted.items() if value is not None}
+    settings = state.settings
+    watcher = state.journal.subscribe(wanted, settings.journal_subscribers)
+    if watcher is None:
+        raise AdminError(
+            503,
+            f"Too many live journal streams: {settings.journal_subscribers} are open "
+            "(setting journal_subscribers). Close one, or read GET /_understudy/journal.",
+        )
+    return JournalStream(state.journal, watcher, settings.journal_send_timeout)
 
-    async def entries() -> AsyncIterator[dict[str, str]]:
-        with state.journal.watch() as queue:
-            while True:
-                call = await queue.get()
-                if all(getattr(call, key) == value for key, value in wanted.items()):
-                    yield {"event": "entry", "data": orjson.dumps(call.to_dict()).decode()}
 
-    return EventSourceResponse(entries(), ping=15)
+class JournalStream(EventSourceResponse):
+    """One live journal reader, dropped when it stops reading.
+
+    A reader whose client takes longer than ``send_timeout`` to accept an event, or whose
+    queue outgrows the journal (``Watcher``), has its connection cut; whatever happens, its
+    queue is released when the response ends. sse-starlette pings an idle connection and
+    notices the client leaving.
+    """
+
+    def __init__(self, journal: Journal, watcher: Watcher, send_timeout: float) -> None:
+        super().__init__(_entry_events(watcher), ping=15, send_timeout=send_timeout)
+        self.journal = journal
+        self.watcher = watcher
+
+    async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        except (SendTimeoutError, WatcherDropped):
+            cut_connection()
+        finally:
+            self.journal.unsubscribe(self.watcher)
+
+
+async def _entry_events(watcher: Watcher) -> AsyncIterator[bytes]:
+    while True:
+        yield b"event: entry\r\ndata: %s\r\n\r\n" % await watcher.get()
 
 
 async def delete_journal(request: Request, state: ServerState) -> Response:
@@ -197,7 +227,10 @@ async def add_scenarios(request: Request, state: ServerState) -> Response:
     if duplicates:
         problems = [f"{BODY_SOURCE}: name: duplicate scenario name '{n}'" for n in duplicates]
         raise AdminError(400, f"Invalid scenario: {problems[0]}", problems)
-    state.runtime.add(namespace, scenarios)
+    try:
+        state.runtime.add(namespace, scenarios, len(raw))
+    except RuntimeLimitError as exc:
+        raise AdminError(409, str(exc)) from None
     for name in names:
         state.counters.forget(namespace, name)
     return JSONResponse({"namespace": namespace, "added": names}, status_code=201)
@@ -205,10 +238,10 @@ async def add_scenarios(request: Request, state: ServerState) -> Response:
 
 async def clear_scenarios(request: Request, state: ServerState) -> Response:
     namespace = namespace_of(request) or ""
-    removed = [scenario.name for scenario in state.runtime.scenarios(namespace)]
-    state.runtime.clear(namespace)
+    removed = state.runtime.clear(namespace)
     for name in removed:
         state.counters.forget(namespace, name)
+    state.scenarios_removed(removed)
     return JSONResponse({"namespace": namespace, "removed": removed})
 
 
@@ -224,6 +257,7 @@ async def delete_scenario(request: Request, state: ServerState) -> Response:
             )
         raise AdminError(404, f"No runtime scenario '{name}' in namespace '{namespace}'.")
     state.counters.forget(namespace, name)
+    state.scenarios_removed([name])
     return JSONResponse({"namespace": namespace, "removed": [name]})
 
 
@@ -330,6 +364,7 @@ ROUTES: tuple[AdminRoute, ...] = (
                 {"type": "string"},
                 "text/event-stream",
             ),
+            503: _error("Too many live journal streams are open (`journal_subscribers`)."),
         },
     ),
     AdminRoute(
@@ -379,6 +414,9 @@ ROUTES: tuple[AdminRoute, ...] = (
             201: _CHANGED,
             400: _error("The scenario is invalid; details name line and field."),
             413: _error("The body is larger than the admin body limit."),
+            409: _error(
+                "A runtime-scenario cap would be passed (per namespace, in all, or in bytes)."
+            ),
         },
     ),
     AdminRoute(

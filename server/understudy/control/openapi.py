@@ -54,9 +54,14 @@ _ENTRY = {
         "headers": {
             "type": "object",
             "additionalProperties": {"type": "string"},
-            "description": "Lower-case names; credentials are redacted.",
+            "description": "Lower-case names; credentials are redacted; each value cut to "
+            "`journal_header_bytes` with a `...[N more bytes]` marker.",
         },
-        "body": {"description": "The parsed JSON body, or the (truncated) text if not JSON."},
+        "body": {
+            "description": "The JSON body (over `journal_body_bytes`, a copy whose long "
+            "strings and lists are cut with `...[N more ...]` markers), or the start of the "
+            "text if not JSON."
+        },
         "namespace": {"type": "string"},
         "scenario": {"type": ["string", "null"]},
         "reply_index": {"type": ["integer", "null"]},

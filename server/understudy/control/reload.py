@@ -139,7 +139,7 @@ class Watcher:
             logger.exception("scenario reload failed unexpectedly")
             problems = f"{type(exc).__name__}: {exc}"
         else:
-            self.server.catalog = catalog
+            self.server.replace_catalog(catalog)
             self.last_error = None
             self.last_reload = time.time()
             logger.info("reloaded %d scenarios", len(catalog.scenarios))

@@ -80,3 +80,10 @@ def _status_error(status: int, api: ApiModule, model: str, wait: str) -> ApiErro
     except ValueError:
         phrase = "Error"
     return ApiError(status, phrase)
+
+
+def overloaded(api: str, model: str, retry_after: float = 1.0) -> ApiError:
+    """The provider's own overloaded error (OpenAI 503, Anthropic 529), retryable after
+    ``retry_after`` seconds: what a client gets when the server is at its stream limit."""
+    spec = ErrorSpec(preset="overloaded", retry_after=retry_after, should_retry=True)
+    return resolve_error(spec, api, model)

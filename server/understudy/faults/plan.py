@@ -45,6 +45,9 @@ class Fault:
     seconds: float | None = None
     keepalive_every: float | None = None
     violation: str | None = None
+    cut_after: float | None = None
+    """A stall longer than the server allows (``max_stall_seconds``, forever included)
+    lasts this long, then the connection is cut."""
 
     @property
     def position(self) -> int:
@@ -63,7 +66,8 @@ class Fault:
         if self.kind == "stall":
             length = "forever" if self.seconds is None else f"{self.seconds:g}s"
             alive = f" (keep-alive every {self.keepalive_every:g}s)" if self.keepalive_every else ""
-            return f"stall {length} {where}{alive}"
+            cut = "" if self.cut_after is None else f", cut at {self.cut_after:g}s"
+            return f"stall {length} {where}{alive}{cut}"
         if self.kind == "malformed":
             return f"malformed {self.violation}"
         return f"truncate {where}"
@@ -92,18 +96,27 @@ class FaultPlan:
         return next((fault for fault in self.faults if fault.kind == kind), None)
 
     async def hold(self, request: "Request") -> None:
-        """A non-streaming reply's stall: wait, or until the client gives up."""
+        """A non-streaming reply's stall: wait, or until the client gives up or the
+        server's longest stall has passed."""
         stall = self.fault("stall")
         if stall is None:
             return
-        if stall.seconds is not None:
+        if stall.cut_after is None and stall.seconds is not None:
             await asyncio.sleep(stall.seconds)
             return
+        loop = asyncio.get_running_loop()
+        end = None if stall.cut_after is None else loop.time() + stall.cut_after
         while not await request.is_disconnected():
-            await asyncio.sleep(0.25)
+            left = 0.25 if end is None else min(end - loop.time(), 0.25)
+            if left <= 0:
+                return
+            await asyncio.sleep(left)
 
     def cut_at(self, body_size: int) -> int | None:
         """For a non-streaming reply: how many body bytes to send before disconnecting."""
+        stall = self.fault("stall")
+        if stall is not None and stall.cut_after is not None:
+            return 0
         cut = self.fault("disconnect")
         if cut is None:
             return None
@@ -123,8 +136,15 @@ def _scaled(seconds: float | None, scale: float) -> float | None:
 
 
 def resolve_fault(
-    spec: FaultSpec, api: str, model: str, rng: random.Random, scale: float
+    spec: FaultSpec,
+    api: str,
+    model: str,
+    rng: random.Random,
+    scale: float,
+    max_stall: float | None = None,
 ) -> Fault | None:
+    """``spec`` for one request; a stall longer than ``max_stall`` seconds (wall clock,
+    forever included) is cut there."""
     every = spec.keepalive_every
     if every is not None:
         every = max(every * scale if scale > 0 else every, _MIN_KEEPALIVE)
@@ -142,8 +162,11 @@ def resolve_fault(
         fault.error = resolve_error(error, api, model, before_stream=False)
     if spec.kind == "malformed" and fault.violation is None:
         return None  # a per-API violation that names other APIs only
-    if spec.kind == "stall" and fault.seconds == 0:
-        return None
+    if spec.kind == "stall":
+        if fault.seconds == 0:
+            return None
+        if max_stall is not None and (fault.seconds is None or fault.seconds > max_stall):
+            fault.cut_after = max_stall
     return fault
 
 
@@ -173,6 +196,7 @@ def plan_faults(
     seed: int | None,
     time_scale: float,
     server_chaos: Chaos | None = None,
+    max_stall: float | None = None,
 ) -> FaultPlan | None:
     """The fault plan for one reply, or None when nothing is scripted (the usual case)."""
     spec, scenario = selection.reply, selection.scenario
@@ -216,7 +240,7 @@ def plan_faults(
     for fault_spec in faults or ():
         if not stream and fault_spec.kind in _STREAM_ONLY:
             continue
-        fault = resolve_fault(fault_spec, api, request.model, rng, time_scale)
+        fault = resolve_fault(fault_spec, api, request.model, rng, time_scale, max_stall)
         if fault is None:
             continue
         if fault.kind == "malformed":

@@ -58,8 +58,11 @@ class Script:
                 keepalive = None
                 if fault.keepalive_every:
                     keepalive = self.writes(self.stream.keepalive())
-                pause = Pause(fault.seconds, keepalive, fault.keepalive_every or 0.0)
+                seconds = fault.seconds if fault.cut_after is None else fault.cut_after
+                pause = Pause(seconds, keepalive, fault.keepalive_every or 0.0)
                 ops.setdefault(fault.position, []).append(pause)
+                if fault.cut_after is not None:
+                    ops[fault.position].append(fault)  # then _end cuts the connection
             elif fault.kind == "disconnect" and fault.after_bytes is not None:
                 budget = fault.after_bytes
             elif fault.kind != "malformed":
@@ -107,6 +110,8 @@ class Script:
             error = fault.error or ApiError(500, "server error")
             for frame in self.stream.error_frames(error):
                 yield Send(self.writes(frame), False)
+        elif fault.kind == "stall":
+            yield CUT  # a stall the server cut short
         elif fault.kind == "disconnect":
             frame = next(frames, None) if fault.mid_event and frames is not None else None
             if frame is not None:

@@ -25,7 +25,8 @@ async def read_body(request: Request, limit: int) -> bytes:
 async def parse_json(
     provider: Provider, request: Request, limit: int, call: Call | None = None
 ) -> Any:
-    """The JSON body; ``call`` (the journal's record) keeps the body, or its raw start."""
+    """The JSON body; ``call`` (the journal's record) keeps a bounded copy of it as JSON
+    text, or the raw start of a body that is not JSON."""
     try:
         raw = await read_body(request, limit)
     except OverflowError:
@@ -37,5 +38,5 @@ async def parse_json(
             call.keep_raw_body(raw)
         raise provider.invalid_json(str(exc)) from None
     if call is not None:
-        call.body = body
+        call.keep_body(raw, body)
     return body

@@ -15,6 +15,7 @@ from starlette.responses import Response
 from understudy.core.errors import ApiError
 from understudy.core.request import LENIENT_HEADER, NAMESPACE_HEADER, Strictness
 from understudy.engine import Engine, Slot
+from understudy.faults.errors import overloaded
 from understudy.http import keys, proxy
 from understudy.http.body import parse_json
 from understudy.http.kept import Kept
@@ -52,6 +53,8 @@ async def handle(api: ApiModule, request: Request, state: ServerState) -> Any:
             keys.check_key(provider, request.headers, settings.api_keys)
         body = await parse_json(provider, request, settings.max_body_bytes, call)
         neutral = api.parse(body, request.headers, strictness(settings, request.headers))
+        if neutral.stream and state.at_stream_limit:
+            raise overloaded(api.name, neutral.model)
         if neutral.continues is not None:
             try:
                 kept.resume(neutral)
@@ -82,7 +85,7 @@ async def handle(api: ApiModule, request: Request, state: ServerState) -> Any:
     id_header = (provider.request_id_header.encode(), request_id.encode())
     if neutral.stream:
         call.stream = True
-        state.metrics.stream_opened(api.name)
+        state.stream_opened(api.name)
         stream = api.render_stream(plan)
         kept.keep(stream.stored)
 

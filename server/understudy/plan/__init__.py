@@ -56,7 +56,13 @@ def build_plan(
         created=int(time.time()),
         settings=settings,
         faults=plan_faults(
-            request, selection, timing.waits, delivery.seed, settings.time_scale, chaos
+            request,
+            selection,
+            timing.waits,
+            delivery.seed,
+            settings.time_scale,
+            chaos,
+            settings.max_stall_seconds,
         ),
         timed=any(
             value is not None

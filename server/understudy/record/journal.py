@@ -1,11 +1,15 @@
 """The request journal: what each client sent and how it consumed the reply.
 
 The hot path stays cheap: a request makes one small ``Call`` that keeps references to
-what the pipeline already has (raw header list, parsed body, stream outcome); redaction,
-formatting and filtering happen only when someone reads the journal. A call is recorded
-when it completes (a JSON reply returned, an error answered, or a stream closed, read to
-the end or not), so an entry is never lost for a request that completed. The journal is
-a bounded deque: the oldest entries fall off once ``journal_size`` is reached.
+what the pipeline already has (raw header list, the body's JSON text, stream outcome);
+redaction, formatting and filtering happen only when someone reads the journal. A call is
+recorded when it completes (a JSON reply returned, an error answered, or a stream closed,
+read to the end or not), so an entry is never lost for a request that completed.
+
+Every entry is bounded (a prefix of its body and of each header value, see
+``understudy.record.bounded``) and so is the journal: the oldest entries go once it holds
+``size`` of them or their kept bytes pass ``max_bytes``. Live readers (``subscribe``) get
+each entry encoded once for all of them, and never hold more than the journal does.
 """
 
 import asyncio
@@ -14,13 +18,15 @@ import re
 import secrets
 import time
 from collections import deque
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import unquote_plus
 
+import orjson
+
+from understudy.record.bounded import bytes_prefix, json_prefix, text_prefix
 from understudy.stream.writer import StreamOutcome
 
 REDACTED = "[redacted]"
@@ -32,8 +38,18 @@ SECRET_NAME = re.compile(r"key|token|secret|auth|passw(or)?d|cookie|credential|s
 NOT_SECRET = frozenset({"idempotency-key", "keep-alive"})
 """Names the pattern catches that carry no secret and that tests look at."""
 RAW_BODY_LIMIT = 8192
-WATCH_BACKLOG = 1000
-"""Bytes of a body that is not JSON kept for the journal."""
+"""Bytes of a body that is not JSON kept for the journal (at most the body limit)."""
+ENTRY_OVERHEAD = 512
+"""Bytes an entry costs besides its body and headers, for the journal's byte budget."""
+DEFAULT_MAX_BYTES = 64 * 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """How much of a request one journal entry keeps."""
+
+    body_bytes: int = 64 * 1024
+    header_bytes: int = 8 * 1024
 
 
 def is_secret(name: str) -> bool:
@@ -90,7 +106,7 @@ class Call:
     """One model request, from arrival to completion.
 
     The pipeline fills it as it learns things; ``fault`` is for the fault injector to
-    name what it did to this request.
+    name what it did to this request. ``seal`` bounds what it keeps when it is recorded.
     """
 
     id: int
@@ -103,7 +119,9 @@ class Call:
     headers: list[tuple[bytes, bytes]]
     namespace: str
     started_at: float
-    body: Any = None
+    limits: Limits = field(default_factory=Limits)
+    body: bytes | None = None
+    """The JSON body as JSON text, cut to ``limits.body_bytes``."""
     raw_body: bytes | None = None
     body_size: int | None = None
     scenario: str | None = None
@@ -120,11 +138,36 @@ class Call:
     thread_id: str | None = None
     """The Anthropic message thread of this request: the id of the thread's first reply."""
     instance: Instance | None = None
+    size: int = 0
+    """What the entry costs the journal's byte budget; set by ``seal``."""
+
+    def keep_body(self, raw: bytes, parsed: Any) -> None:
+        """Keep a JSON body as text: ``raw`` itself, or a copy cut to the limit."""
+        self.body = json_prefix(raw, parsed, self.limits.body_bytes)
 
     def keep_raw_body(self, raw: bytes) -> None:
         """Keep the start of a body that is not JSON."""
-        self.raw_body = raw[:RAW_BODY_LIMIT]
+        self.raw_body = raw[: min(RAW_BODY_LIMIT, self.limits.body_bytes)]
         self.body_size = len(raw)
+
+    def seal(self) -> None:
+        """Bound what the entry keeps besides the body (header values, the error, near
+        misses: each may echo the client's input) and weigh it for the budget."""
+        limit = self.limits.header_bytes
+        headers = self.headers
+        size = sum(len(name) + len(value) for name, value in headers)
+        if size > limit and any(len(value) > limit for _, value in headers):
+            headers = self.headers = [(name, bytes_prefix(value, limit)) for name, value in headers]
+            size = sum(len(name) + len(value) for name, value in headers)
+        size += ENTRY_OVERHEAD + len(self.body or self.raw_body or b"")
+        if self.error is not None:
+            self.error = text_prefix(self.error, self.limits.body_bytes)
+            size += len(self.error)
+        if self.near_misses:
+            kept = json_prefix(orjson.dumps(self.near_misses), self.near_misses, limit)
+            self.near_misses = orjson.loads(kept)
+            size += len(kept)
+        self.size = size
 
     def finish(self, status: int, finished_at: float, outcome: StreamOutcome | None) -> None:
         self.status = status
@@ -145,13 +188,13 @@ class Call:
 
     def body_value(self) -> Any:
         if self.raw_body is None:
-            return self.body
+            return None if self.body is None else orjson.Fragment(self.body)
         text = self.raw_body.decode("utf-8", errors="replace")
         cut = (self.body_size or 0) - len(self.raw_body)
         return f"{text}...[{cut} more bytes]" if cut > 0 else text
 
     def to_dict(self) -> dict[str, Any]:
-        """The journal entry as JSON-ready data."""
+        """The journal entry, for ``orjson.dumps`` (the body is kept as JSON text)."""
         outcome = self.outcome
         entry: dict[str, Any] = {
             "id": self.id,
@@ -204,6 +247,14 @@ class Call:
         return entry
 
 
+def one_line(data: bytes) -> bytes:
+    """JSON text without line breaks (an SSE ``data:`` field is one line): a body is kept
+    as the client sent it, which may span lines; orjson's own output never does."""
+    if b"\n" in data or b"\r" in data:
+        return orjson.dumps(orjson.loads(data))
+    return data
+
+
 def parse_since(value: str) -> float:
     """``since`` as epoch seconds or an ISO 8601 time (``2025-01-01T12:00:00Z``)."""
     try:
@@ -216,13 +267,19 @@ def parse_since(value: str) -> float:
 
 
 class Journal:
-    """Completed calls, oldest first, at most ``size`` of them."""
+    """Completed calls, oldest first: at most ``size`` of them and ``max_bytes`` of kept
+    bodies and headers."""
 
-    def __init__(self, size: int = 1000) -> None:
+    def __init__(
+        self, size: int = 1000, max_bytes: int = DEFAULT_MAX_BYTES, limits: Limits | None = None
+    ) -> None:
         self.size = max(size, 0)
-        self._calls: deque[Call] = deque(maxlen=self.size)
+        self.max_bytes = max_bytes
+        self.limits = limits or Limits()
+        self.bytes = 0
+        self._calls: deque[Call] = deque()
         self._ids = itertools.count(1)
-        self._watchers: set[asyncio.Queue[Call]] = set()
+        self._watchers: set[Watcher] = set()
         self.instance = Instance()
 
     def begin(
@@ -241,27 +298,55 @@ class Journal:
             namespace=namespace,
             started_at=started_at,
             instance=self.instance,
+            limits=self.limits,
         )
 
     def append(self, call: Call) -> None:
-        self._calls.append(call)
-        for queue in self._watchers:
-            if queue.qsize() < WATCH_BACKLOG:
-                queue.put_nowait(call)
+        call.seal()
+        calls = self._calls
+        calls.append(call)
+        self.bytes += call.size
+        while calls and (len(calls) > self.size or self.bytes > self.max_bytes):
+            self.bytes -= calls.popleft().size
+        if self._watchers:
+            self._publish(call)
 
-    @contextmanager
-    def watch(self) -> Iterator["asyncio.Queue[Call]"]:
-        """A queue of the calls completed from now on, for a live view of the journal.
+    def _publish(self, call: Call) -> None:
+        """Offer ``call`` to every live reader that wants it, encoded once for all."""
+        data = None
+        for watcher in list(self._watchers):
+            if watcher.wants(call):
+                if data is None:
+                    data = one_line(orjson.dumps(call.to_dict()))
+                watcher.offer(call.namespace, data)
+                if watcher.dropped:
+                    self._watchers.discard(watcher)
 
-        A watcher that falls ``WATCH_BACKLOG`` calls behind misses the newest ones rather
-        than slowing the server down.
+    def subscribe(self, wanted: dict[str, str], limit: int) -> "Watcher | None":
+        """A live reader of the calls completed from now on that match ``wanted``
+        (``namespace``, ``scenario``, ``api``), or None when ``limit`` readers exist.
+
+        A reader that falls behind by more than the journal holds (in entries or bytes)
+        is dropped rather than kept growing: it would have lost entries anyway.
         """
-        queue: asyncio.Queue[Call] = asyncio.Queue()
-        self._watchers.add(queue)
-        try:
-            yield queue
-        finally:
-            self._watchers.discard(queue)
+        if len(self._watchers) >= limit:
+            return None
+        watcher = Watcher(wanted, max(self.size, 1), self.max_bytes)
+        self._watchers.add(watcher)
+        return watcher
+
+    def unsubscribe(self, watcher: "Watcher") -> None:
+        watcher.close()
+        self._watchers.discard(watcher)
+
+    @property
+    def subscribers(self) -> int:
+        return len(self._watchers)
+
+    @property
+    def backlog_bytes(self) -> int:
+        """Bytes of entries encoded for live readers and not yet taken by them."""
+        return sum(watcher.bytes for watcher in self._watchers)
 
     def get(self, call_id: int) -> Call | None:
         """The call with this id, if the journal still holds it."""
@@ -296,6 +381,63 @@ class Journal:
         if namespace is None:
             self._calls.clear()
         else:
-            kept = [call for call in self._calls if call.namespace != namespace]
-            self._calls = deque(kept, maxlen=self.size)
+            self._calls = deque(call for call in self._calls if call.namespace != namespace)
+        self.bytes = sum(call.size for call in self._calls)
+        for watcher in self._watchers:
+            watcher.forget(namespace)
         return before - len(self._calls)
+
+
+class WatcherDropped(Exception):
+    """A live reader fell too far behind and was dropped."""
+
+
+class Watcher:
+    """One live reader's queue of encoded entries, bounded in entries and bytes."""
+
+    def __init__(self, wanted: dict[str, str], max_entries: int, max_bytes: int) -> None:
+        self.wanted = wanted
+        self.max_entries = max_entries
+        self.max_bytes = max_bytes
+        self.bytes = 0
+        self.dropped = False
+        self._entries: deque[tuple[str, bytes]] = deque()
+        self._ready = asyncio.Event()
+
+    def wants(self, call: Call) -> bool:
+        return all(getattr(call, key) == value for key, value in self.wanted.items())
+
+    def offer(self, namespace: str, data: bytes) -> None:
+        if self.dropped:
+            return
+        if len(self._entries) >= self.max_entries or self.bytes + len(data) > self.max_bytes:
+            self.dropped = True
+            self.close()
+            return
+        self._entries.append((namespace, data))
+        self.bytes += len(data)
+        self._ready.set()
+
+    async def get(self) -> bytes:
+        """The next entry's JSON; ``WatcherDropped`` once the reader has been dropped."""
+        while not self._entries:
+            if self.dropped:
+                raise WatcherDropped
+            self._ready.clear()
+            await self._ready.wait()
+        _, data = self._entries.popleft()
+        self.bytes -= len(data)
+        return data
+
+    def forget(self, namespace: str | None) -> None:
+        """Drop the queued entries of a namespace (all when None), as the journal did."""
+        if namespace is None:
+            self._entries.clear()
+        else:
+            self._entries = deque(entry for entry in self._entries if entry[0] != namespace)
+        self.bytes = sum(len(data) for _, data in self._entries)
+
+    def close(self) -> None:
+        self._entries.clear()
+        self.bytes = 0
+        self._ready.set()

@@ -3,6 +3,10 @@
 Counts are plain dictionaries owned by one server (not a process-global registry), so
 several servers in one process (tests) keep separate numbers. Per-request work is a few
 dictionary increments when a call completes; nothing is counted per stream event.
+
+The ``scenario`` label is the one that can grow with what clients do (runtime scenarios
+come and go), so it is bounded: a scenario's series go when the scenario does, and past
+``scenario_labels`` distinct names the rest are counted as ``other``.
 """
 
 from collections import defaultdict
@@ -14,6 +18,9 @@ from understudy.record.journal import Call
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 Labels = tuple[str, ...]
+Gauge = tuple[str, str, float]
+"""A gauge the server's state reports at render time: name, help text, value."""
+OTHER = "other"
 
 
 def _escape(value: str) -> str:
@@ -33,7 +40,9 @@ def _family(
 
 
 class Metrics:
-    def __init__(self) -> None:
+    def __init__(self, scenario_labels: int = 500) -> None:
+        self.scenario_labels = scenario_labels
+        self._scenarios: set[str] = set()
         self.requests: defaultdict[Labels, int] = defaultdict(int)
         self.streams_in_flight: defaultdict[Labels, int] = defaultdict(int)
         self.events_sent: defaultdict[Labels, int] = defaultdict(int)
@@ -52,7 +61,13 @@ class Metrics:
     def observe(self, call: Call) -> None:
         """Count a completed call."""
         api = (call.api,)
-        self.requests[(call.api, call.scenario or "", str(call.status))] += 1
+        scenario = call.scenario or ""
+        if scenario not in self._scenarios:
+            if len(self._scenarios) < self.scenario_labels:
+                self._scenarios.add(scenario)
+            else:
+                scenario = OTHER
+        self.requests[(call.api, scenario, str(call.status))] += 1
         for kind in call.fault_kinds:
             self.fault_injected(call.api, kind)
         outcome = call.outcome
@@ -63,7 +78,15 @@ class Metrics:
             if outcome.disconnected:
                 self.disconnects[api] += 1
 
-    def render(self) -> str:
+    def forget_scenarios(self, names: Iterable[str]) -> None:
+        """Remove the series of scenarios that no longer exist."""
+        gone = self._scenarios.intersection(names)
+        if gone:
+            self._scenarios -= gone
+            for key in [key for key in self.requests if key[1] in gone]:
+                del self.requests[key]
+
+    def render(self, gauges: Iterable[Gauge] = ()) -> str:
         lines = [
             *_family(
                 "understudy_info", "gauge", "Server version.", ("version",), {(__version__,): 1}
@@ -111,4 +134,6 @@ class Metrics:
                 self.faults,
             ),
         ]
+        for name, help_text, value in gauges:
+            lines.extend((f"# HELP {name} {help_text}", f"# TYPE {name} gauge", f"{name} {value}"))
         return "\n".join(lines) + "\n"

@@ -2,12 +2,13 @@
 and the control plane's runtime scenarios, request journal and metrics."""
 
 import asyncio
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from understudy.engine import Engine, load_profile
 from understudy.faults.chaos import Chaos, load_chaos
-from understudy.record.journal import Call, Instance, Journal
-from understudy.record.metrics import Metrics
+from understudy.record.journal import Call, Instance, Journal, Limits
+from understudy.record.metrics import Gauge, Metrics
 from understudy.record.recorder import Recorder
 from understudy.scenarios import Catalog, load_paths
 from understudy.scenarios.catalog import Counters
@@ -32,6 +33,7 @@ class ServerState:
     """The simulated inference engine (``--engine``): slots, queue and load-driven pace."""
     recorder: Recorder | None = None
     """The recording session (``--record``): requests forwarded upstream and kept."""
+    open_streams: int = 0
 
     @classmethod
     def load(cls, settings: Settings) -> "ServerState":
@@ -41,8 +43,18 @@ class ServerState:
             recorder=recorder,
             settings=settings,
             catalog=Catalog(load_paths(settings.scenarios), settings.match_text_limit),
-            responses=ResponseStore(settings.response_store_size),
-            journal=Journal(settings.journal_size),
+            responses=ResponseStore(settings.response_store_size, settings.response_store_bytes),
+            runtime=RuntimeScenarios(
+                settings.runtime_scenarios_per_namespace,
+                settings.runtime_scenarios_total,
+                settings.runtime_scenarios_bytes,
+            ),
+            journal=Journal(
+                settings.journal_size,
+                settings.journal_max_bytes,
+                Limits(settings.journal_body_bytes, settings.journal_header_bytes),
+            ),
+            metrics=Metrics(settings.metrics_scenario_labels),
             chaos=load_chaos(settings.chaos),
             engine=_engine(settings),
         )
@@ -55,16 +67,60 @@ class ServerState:
     def record(self, call: Call, status: int, outcome: StreamOutcome | None = None) -> None:
         """A model request completed: journal it and count it."""
         call.finish(status, asyncio.get_running_loop().time(), outcome)
+        if outcome is not None:
+            self.open_streams -= 1
         self.journal.append(call)
         self.metrics.observe(call)
+
+    def stream_opened(self, api: str) -> None:
+        self.open_streams += 1
+        self.metrics.stream_opened(api)
+
+    @property
+    def at_stream_limit(self) -> bool:
+        """``max_streams`` streams are open (never, with no limit set)."""
+        limit = self.settings.max_streams
+        return 0 < limit <= self.open_streams
 
     def forget(self, namespace: str | None) -> tuple[int, int]:
         """Forget one namespace's runtime scenarios, counters, journal and kept replies, or
         everything's; return how many scenarios and journal entries went."""
         scenarios = self.runtime.clear(namespace)
+        self.scenarios_removed(scenarios)
         self.counters.reset(namespace)
         self.responses.clear(namespace)
-        return scenarios, self.journal.clear(namespace)
+        return len(scenarios), self.journal.clear(namespace)
+
+    def scenarios_removed(self, names: Iterable[str]) -> None:
+        """Drop the metric series of the named scenarios that exist nowhere any more."""
+        live = self.runtime.names() | self.catalog.by_name.keys()
+        self.metrics.forget_scenarios(name for name in names if name not in live)
+
+    def replace_catalog(self, catalog: Catalog) -> None:
+        """Serve ``catalog`` from now on (a reload)."""
+        old, self.catalog = self.catalog, catalog
+        self.scenarios_removed(old.by_name)
+
+    def gauges(self) -> list[Gauge]:
+        """What the bounded stores hold now, for ``/metrics``."""
+        journal, responses = self.journal, self.responses
+        return [
+            ("understudy_journal_entries", "Entries in the journal.", len(journal)),
+            ("understudy_journal_bytes", "Bytes the journal's entries keep.", journal.bytes),
+            (
+                "understudy_journal_subscribers",
+                "Live journal streams open.",
+                journal.subscribers,
+            ),
+            (
+                "understudy_journal_backlog_bytes",
+                "Bytes of entries queued for live journal streams.",
+                journal.backlog_bytes,
+            ),
+            ("understudy_runtime_scenarios", "Runtime scenarios, in all.", self.runtime.count),
+            ("understudy_responses_stored", "Stored Responses replies.", len(responses)),
+            ("understudy_responses_stored_bytes", "Their estimated bytes.", responses.bytes),
+        ]
 
 
 def _engine(settings: Settings) -> Engine | None:

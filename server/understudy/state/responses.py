@@ -4,9 +4,11 @@ threads (``previous_message_id``).
 
 Kept per namespace and API, so one test cannot read or continue another's, and a
 Messages id never resolves as a Response (or the reverse); cleared with the namespace.
-An in-memory LRU with a fixed capacity across all namespaces and APIs, so a long-running
-mock cannot grow without bound. A thread's turns also expire once idle, and each can be
-continued once: ``claim`` marks a turn as being continued, ``release`` says how it ended.
+An in-memory LRU bounded across all namespaces and APIs both in replies and in bytes (a
+reply keeps its whole conversation, which a client can make as long as the body limit
+allows), so a long-running mock cannot grow without bound. A thread's turns also expire
+once idle, and each can be continued once: ``claim`` marks a turn as being continued,
+``release`` says how it ended.
 """
 
 import time
@@ -15,11 +17,27 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
+import orjson
+
 from understudy.providers import Stored
 
 DEFAULT_SIZE = 10_000
+DEFAULT_BYTES = 64 * 1024 * 1024
+MESSAGE_OVERHEAD = 64
+"""Bytes a kept conversation turn costs besides its text, for the byte budget."""
 
 Claim = Literal["claimed", "missing", "in_flight", "continued"]
+Key = tuple[str, str, str]
+
+
+def weight(stored: Stored) -> int:
+    """About how many bytes ``stored`` keeps: its response as JSON and its conversation's
+    text. Turns shared with an earlier reply of the same conversation are counted again,
+    so a long conversation is over- rather than under-counted."""
+    size = len(orjson.dumps(stored.response))
+    for message in stored.conversation:
+        size += MESSAGE_OVERHEAD + len(message.text) + sum(map(len, message.tool_calls))
+    return size
 
 
 @dataclass(slots=True)
@@ -28,39 +46,59 @@ class _Kept:
     """None once continued: only the fact that it was is needed then."""
     idle: float | None
     used_at: float
+    size: int
     in_flight: bool = False
 
 
 class ResponseStore:
-    """At most ``max_size`` replies; the least recently used is dropped first."""
+    """At most ``max_size`` replies and about ``max_bytes`` of them; the least recently
+    used go first."""
 
     def __init__(
-        self, max_size: int = DEFAULT_SIZE, clock: Callable[[], float] = time.monotonic
+        self,
+        max_size: int = DEFAULT_SIZE,
+        max_bytes: int = DEFAULT_BYTES,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.max_size = max_size
+        self.max_bytes = max_bytes
         self.clock = clock
-        self._entries: OrderedDict[tuple[str, str, str], _Kept] = OrderedDict()
+        self.bytes = 0
+        self._entries: OrderedDict[Key, _Kept] = OrderedDict()
 
     def __len__(self) -> int:
         return len(self._entries)
 
     def put(self, namespace: str, api: str, stored: Stored, idle: float | None = None) -> None:
-        """Keep ``stored``; with ``idle``, forget it once that many seconds pass unused."""
+        """Keep ``stored`` (weighed once, now); with ``idle``, forget it once that many
+        seconds pass unused. A reply larger than the whole budget is not kept."""
         if self.max_size <= 0:
             return
+        size = weight(stored)
+        if size > self.max_bytes:
+            return
         key = (namespace, api, stored.id)
-        self._entries[key] = _Kept(stored, idle, self.clock())
-        self._entries.move_to_end(key)
-        while len(self._entries) > self.max_size:
-            self._entries.popitem(last=False)
+        self._drop(key)
+        self._entries[key] = _Kept(stored, idle, self.clock(), size)
+        self.bytes += size
+        entries = self._entries
+        while len(entries) > self.max_size or self.bytes > self.max_bytes:
+            self.bytes -= entries.popitem(last=False)[1].size
 
-    def _use(self, key: tuple[str, str, str]) -> _Kept | None:
+    def _drop(self, key: Key) -> bool:
+        entry = self._entries.pop(key, None)
+        if entry is None:
+            return False
+        self.bytes -= entry.size
+        return True
+
+    def _use(self, key: Key) -> _Kept | None:
         entry = self._entries.get(key)
         if entry is None:
             return None
         now = self.clock()
         if entry.idle is not None and now - entry.used_at > entry.idle:
-            del self._entries[key]
+            self._drop(key)
             return None
         entry.used_at = now
         self._entries.move_to_end(key)
@@ -91,16 +129,19 @@ class ResponseStore:
         entry.in_flight = False
         if continued:
             entry.stored = None
+            self.bytes -= entry.size
+            entry.size = 0
 
     def delete(self, namespace: str, api: str, reply_id: str) -> bool:
-        return self._entries.pop((namespace, api, reply_id), None) is not None
+        return self._drop((namespace, api, reply_id))
 
     def clear(self, namespace: str | None = None) -> int:
         """Forget every reply, or one namespace's; return how many went."""
         before = len(self._entries)
         if namespace is None:
             self._entries.clear()
+            self.bytes = 0
         else:
             for key in [key for key in self._entries if key[0] == namespace]:
-                del self._entries[key]
+                self._drop(key)
         return before - len(self._entries)

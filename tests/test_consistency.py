@@ -1,0 +1,47 @@
+"""What the server says in one place agrees with what it says in another: a 429's message
+and its rate-limit headers, ``/v1/models`` and the catalog, the journal's ``api`` filter
+and the API names."""
+
+import re
+from collections.abc import Callable
+
+import anthropic
+import openai
+import pytest
+
+ServerFactory = Callable[..., str]
+CHAT = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}
+
+
+def openai_client(base_url: str, **headers: str) -> openai.OpenAI:
+    return openai.OpenAI(
+        base_url=f"{base_url}/v1", api_key="sk-test", max_retries=0, default_headers=headers
+    )
+
+
+@pytest.mark.parametrize(
+    ("rate_limits", "limit", "used"),
+    [("", 60, 60), ("\n    rate_limits: {requests_limit: 500, requests_remaining: 20}", 500, 480)],
+    ids=["preset", "given"],
+)
+def test_rate_limit_message_quotes_the_headers_numbers(
+    serve: ServerFactory, rate_limits: str, limit: int, used: int
+) -> None:
+    base_url = serve(f"name: s\nreply:\n  error:\n    preset: rate_limit{rate_limits}\n")
+    with pytest.raises(openai.RateLimitError) as caught:
+        openai_client(base_url).chat.completions.create(**CHAT)
+    headers = caught.value.response.headers
+    assert headers["x-ratelimit-limit-requests"] == str(limit)
+    header_used = limit - int(headers["x-ratelimit-remaining-requests"])
+    numbers = re.search(r"Limit (\d+), Used (\d+), Requested 1\.", caught.value.message)
+    assert numbers, caught.value.message
+    assert (int(numbers[1]), int(numbers[2])) == (limit, header_used) == (limit, used)
+
+    client = anthropic.Anthropic(base_url=base_url, api_key="sk-test", max_retries=0)
+    with pytest.raises(anthropic.RateLimitError) as refused:
+        client.messages.create(max_tokens=10, **CHAT)
+    headers = refused.value.response.headers
+    assert headers["anthropic-ratelimit-requests-limit"] == str(limit)
+    message = refused.value.body["error"]["message"]
+    assert f"rate limit for your organization of {limit} requests per minute" in message
+

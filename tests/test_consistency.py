@@ -6,6 +6,7 @@ import re
 from collections.abc import Callable
 
 import anthropic
+import httpx
 import openai
 import pytest
 
@@ -44,4 +45,53 @@ def test_rate_limit_message_quotes_the_headers_numbers(
     assert headers["anthropic-ratelimit-requests-limit"] == str(limit)
     message = refused.value.body["error"]["message"]
     assert f"rate limit for your organization of {limit} requests per minute" in message
+
+
+CATALOG = """
+name: exact
+match: {model: gpt-4o-mini}
+reply: {content: a}
+---
+name: glob
+match: {model: "claude-*"}
+reply: {content: b, model: served-by-reply}
+---
+name: sequence
+replies:
+  - {content: c, model: first-of-sequence}
+  - {content: d}
+"""
+
+
+def model_ids(base_url: str, namespace: str | None = None) -> list[str]:
+    headers = {} if namespace is None else {"X-Understudy-Namespace": namespace}
+    return [model.id for model in openai_client(base_url, **headers).models.list()]
+
+
+def test_models_lists_what_the_catalog_names_and_no_globs(serve: ServerFactory) -> None:
+    base_url = serve(CATALOG)
+    assert model_ids(base_url) == [
+        "gpt-4o-mini",
+        "served-by-reply",
+        "first-of-sequence",
+        "understudy-mock",
+    ]
+    anthropic_client = anthropic.Anthropic(base_url=base_url, api_key="sk-test")
+    assert [model.id for model in anthropic_client.models.list()] == model_ids(base_url)
+
+
+def test_models_of_runtime_scenarios_appear_in_their_namespace(serve: ServerFactory) -> None:
+    base_url = serve(CATALOG)
+    for namespace, model in (("team-a", "only-in-team-a"), ("", "everywhere")):
+        added = httpx.post(
+            f"{base_url}/_understudy/scenarios",
+            json={"name": model, "match": {"model": model}, "reply": {"content": "x"}},
+            headers={"X-Understudy-Namespace": namespace},
+        )
+        assert added.status_code == 201, added.text
+    assert model_ids(base_url, "team-a")[:2] == ["only-in-team-a", "everywhere"]
+    assert "only-in-team-a" not in model_ids(base_url)
+    assert "only-in-team-a" not in model_ids(base_url, "team-b")
+    assert "everywhere" in model_ids(base_url, "team-b")
+    assert "gpt-4o-mini" in model_ids(base_url, "team-b")
 

@@ -95,3 +95,17 @@ def test_models_of_runtime_scenarios_appear_in_their_namespace(serve: ServerFact
     assert "everywhere" in model_ids(base_url, "team-b")
     assert "gpt-4o-mini" in model_ids(base_url, "team-b")
 
+
+def test_journal_refuses_an_unknown_api_naming_the_known_ones(serve: ServerFactory) -> None:
+    base_url = serve("name: s\ndefault: true\nreply: {content: hi}\n")
+    openai_client(base_url).chat.completions.create(**CHAT)
+    journal = f"{base_url}/_understudy/journal"
+    for path in ("", "/stream"):
+        refused = httpx.get(f"{journal}{path}", params={"api": "foo"})
+        assert refused.status_code == 400
+        assert refused.json()["error"]["message"] == (
+            "'api' must be one of chat, messages, responses, not 'foo'"
+        )
+    assert len(httpx.get(journal, params={"api": "chat"}).json()["entries"]) == 1
+    assert httpx.get(journal, params={"api": "messages"}).json()["entries"] == []
+    assert len(httpx.get(journal, params={"api": ""}).json()["entries"]) == 1

@@ -1,23 +1,33 @@
 """The ``understudy`` command: serve, validate, schema."""
 
 import argparse
+import asyncio
 import json
 import os
 import signal
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from understudy._version import __version__
 from understudy.engine import load_profile
 from understudy.faults.chaos import load_chaos
+from understudy.record import logs
 from understudy.scenarios import ScenarioError, load_paths
 from understudy.scenarios.catalog import Catalog
 from understudy.scenarios.schema import json_schema
 from understudy.settings import Settings
 
 
+class _Parser(argparse.ArgumentParser):
+    """Reports a bad command line in one line (the choices are in it), exit status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="understudy", description="Mock and reference server for LLM provider APIs."
     )
     parser.add_argument("--version", action="version", version=f"understudy {__version__}")
@@ -50,7 +60,26 @@ def _parser() -> argparse.ArgumentParser:
         help="simulate an inference server whose latency grows with load: small, large, or "
         "a YAML file (env UNDERSTUDY_ENGINE; docs/engine.md)",
     )
-    serve.add_argument("--log-level", help="uvicorn log level (env UNDERSTUDY_LOG_LEVEL)")
+    serve.add_argument(
+        "--log-level",
+        type=str.lower,
+        choices=list(logs.LEVELS),
+        help="log level of the server and uvicorn (env UNDERSTUDY_LOG_LEVEL, default info; "
+        "debug also logs every model request)",
+    )
+    serve.add_argument(
+        "--log-requests",
+        action="store_true",
+        default=None,
+        help="log one line per model request at info: status, scenario, stream outcome, "
+        "TTFT, duration (env UNDERSTUDY_LOG_REQUESTS=1)",
+    )
+    serve.add_argument(
+        "--log-format",
+        type=str.lower,
+        choices=logs.FORMATS,
+        help="text lines, or one JSON object per line (env UNDERSTUDY_LOG_FORMAT, default text)",
+    )
     serve.add_argument(
         "--cors-origins",
         nargs="*",
@@ -120,6 +149,8 @@ def _export(args: argparse.Namespace) -> None:
         "UNDERSTUDY_ADMIN_TOKEN": args.admin_token,
         "UNDERSTUDY_RELOAD": None if args.reload is None else "0",
         "UNDERSTUDY_ALLOWED_HOSTS": ",".join(args.allowed_hosts) if args.allowed_hosts else None,
+        "UNDERSTUDY_LOG_REQUESTS": "1" if args.log_requests else None,
+        "UNDERSTUDY_LOG_FORMAT": args.log_format,
     }
     for name, value in values.items():
         if value is not None:
@@ -163,6 +194,7 @@ def serve(args: argparse.Namespace) -> int:
         port=settings.port,
         workers=settings.workers if settings.workers > 1 else None,
         log_level=settings.log_level,
+        log_config=logs.config(settings.log_level, settings.log_format, settings.log_requests),
         loop="uvloop",
         http="httptools",
         access_log=False,
@@ -187,9 +219,14 @@ def validate(paths: Sequence[str]) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    if args.command == "serve":
-        return serve(args)
-    if args.command == "validate":
-        return validate(args.paths)
+    try:
+        if args.command == "serve":
+            return serve(args)
+        if args.command == "validate":
+            return validate(args.paths)
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        # Ctrl-C while loading, before uvicorn handles signals (it handles them after).
+        print("understudy: interrupted", file=sys.stderr)
+        return 130
     print(json.dumps(json_schema(), indent=2))
     return 0

@@ -55,6 +55,10 @@ class Settings:
     # Control plane (sec-control): host names the server answers besides loopback names
     # and IP addresses; "*" answers any Host (DNS rebinding protection off).
     allowed_hosts: list[str] = field(default_factory=list)
+    # Logging (logging): one line per model request at info ("understudy.requests"), and
+    # the format of every log line: "text" or "json" (one JSON object per line).
+    log_requests: bool = False
+    log_format: str = "text"
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -90,4 +94,9 @@ class Settings:
         # Control plane (sec-control).
         allowed_hosts = env.get("UNDERSTUDY_ALLOWED_HOSTS", "")
         settings.allowed_hosts = [h.strip() for h in allowed_hosts.split(",") if h.strip()]
+        # Logging (logging).
+        settings.log_requests = _env_bool("UNDERSTUDY_LOG_REQUESTS", settings.log_requests)
+        settings.log_format = (
+            env.get("UNDERSTUDY_LOG_FORMAT", "").strip().lower() or settings.log_format
+        )
         return settings

@@ -18,6 +18,8 @@ from typing import Any
 
 from watchfiles import Change, awatch
 
+from understudy.core.words import plural
+from understudy.record.logs import fields
 from understudy.scenarios import Catalog, ScenarioError, load_paths
 from understudy.scenarios.loader import SUFFIXES, scenario_files
 from understudy.state import ServerState
@@ -68,13 +70,27 @@ async def reload_catalog(state: ServerState) -> bool:
     try:
         catalog = await asyncio.to_thread(load_catalog, state.settings.scenarios)
     except ScenarioError as exc:
-        logger.error("scenario reload failed; still serving the previous catalog:\n%s", exc)
+        logger.error(
+            "scenario reload failed; still serving the previous catalog:\n%s",
+            exc,
+            extra=fields(problems=exc.problems),
+        )
         return False
     except ValueError as exc:
-        logger.error("scenario reload failed; still serving the previous catalog: %s", exc)
+        logger.error(
+            "scenario reload failed; still serving the previous catalog: %s",
+            exc,
+            extra=fields(problems=[str(exc)]),
+        )
         return False
     state.catalog = catalog
-    logger.info("reloaded %d scenarios", len(catalog.scenarios))
+    sources = state.settings.scenarios
+    logger.info(
+        "reloaded %s from %s",
+        plural(len(catalog.scenarios), "scenario"),
+        ", ".join(sources),
+        extra=fields(scenarios=len(catalog.scenarios), sources=sources),
+    )
     return True
 
 

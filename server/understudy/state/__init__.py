@@ -2,11 +2,13 @@
 and the control plane's runtime scenarios, request journal and metrics."""
 
 import asyncio
+import logging
 from dataclasses import dataclass, field
 
 from understudy.engine import Engine, load_profile
 from understudy.faults.chaos import Chaos, load_chaos
 from understudy.record.journal import Call, Instance, Journal
+from understudy.record.logs import log_call, requests_logger
 from understudy.record.metrics import Metrics
 from understudy.scenarios import Catalog, load_paths
 from understudy.scenarios.catalog import Counters
@@ -48,10 +50,12 @@ class ServerState:
         return self.journal.instance
 
     def record(self, call: Call, status: int, outcome: StreamOutcome | None = None) -> None:
-        """A model request completed: journal it and count it."""
+        """A model request completed: journal it, count it, and log it if asked to."""
         call.finish(status, asyncio.get_running_loop().time(), outcome)
         self.journal.append(call)
         self.metrics.observe(call)
+        if requests_logger.isEnabledFor(logging.INFO):
+            log_call(call)
 
     def forget(self, namespace: str | None) -> tuple[int, int]:
         """Forget one namespace's runtime scenarios, counters, journal and kept replies, or

@@ -1,4 +1,4 @@
-"""The ``understudy`` command: serve, validate, schema."""
+"""The ``understudy`` command: serve, validate, scenarios, schema."""
 
 import argparse
 import asyncio
@@ -13,8 +13,9 @@ from understudy._version import __version__
 from understudy.engine import load_profile
 from understudy.faults.chaos import load_chaos
 from understudy.record import logs
-from understudy.scenarios import ScenarioError, load_paths
+from understudy.scenarios import ScenarioError, listing, load_paths
 from understudy.scenarios.catalog import Catalog
+from understudy.scenarios.loader import load_located_paths
 from understudy.scenarios.schema import json_schema
 from understudy.settings import Settings
 
@@ -126,6 +127,17 @@ def _parser() -> argparse.ArgumentParser:
     validate = commands.add_parser("validate", help="check scenario files and exit")
     validate.add_argument("paths", nargs="+", metavar="PATH")
 
+    scenarios = commands.add_parser(
+        "scenarios",
+        help="list the scenarios a server would serve, in the order they are matched",
+    )
+    scenarios.add_argument(
+        "paths",
+        nargs="*",
+        metavar="PATH",
+        help="scenario files or directories (default: env UNDERSTUDY_SCENARIOS, else bundled)",
+    )
+
     commands.add_parser("schema", help="print the JSON Schema of the scenario format")
     return parser
 
@@ -217,6 +229,31 @@ def validate(paths: Sequence[str]) -> int:
     return 0
 
 
+def list_scenarios(paths: Sequence[str]) -> int:
+    """Print the catalog ``paths`` make, in matching order, marking the default."""
+    if not paths:
+        try:
+            paths = Settings.from_env().scenarios
+        except ValueError as exc:
+            print(f"understudy: {exc}", file=sys.stderr)
+            return 2
+    try:
+        located = load_located_paths(paths)
+        catalog = Catalog(scenario for scenario, _ in located)
+    except ScenarioError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    except ValueError as exc:
+        print(f"invalid catalog: {exc}", file=sys.stderr)
+        return 1
+    if not located:
+        print(f"no scenarios in {', '.join(map(str, paths))}", file=sys.stderr)
+        return 1
+    for line in listing.table(located, catalog):
+        print(line)
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
@@ -224,6 +261,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return serve(args)
         if args.command == "validate":
             return validate(args.paths)
+        if args.command == "scenarios":
+            return list_scenarios(args.paths)
     except (KeyboardInterrupt, asyncio.CancelledError):
         # Ctrl-C while loading, before uvicorn handles signals (it handles them after).
         print("understudy: interrupted", file=sys.stderr)

@@ -1,8 +1,11 @@
 """The ASGI application: routes, middleware and error handlers."""
 
+import asyncio
+import contextlib
 import gc
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 from starlette.applications import Starlette
@@ -17,9 +20,11 @@ from starlette.routing import BaseRoute, Route
 from understudy._version import __version__
 from understudy.control import admin, guard, reload, ui
 from understudy.core.errors import ApiError
+from understudy.core.words import plural
 from understudy.http import hosts, keys, pipeline, routes
 from understudy.http.responses import error_response
 from understudy.providers import ENDPOINTS, ApiModule, dialect
+from understudy.record.logs import fields
 from understudy.settings import Settings
 from understudy.state import ServerState
 from understudy.stream.writer import RAW_SEND
@@ -260,6 +265,47 @@ class UnderstudyApp(Starlette):
         await super().__call__(scope, receive, send)
 
 
+def address(host: str, port: int) -> str:
+    """The base URL of a server listening on ``host`` and ``port``."""
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
+def log_startup(state: ServerState) -> None:
+    """One line that says what this server serves, and where."""
+    settings = state.settings
+    count = len(state.catalog.scenarios)
+    url = address(settings.host, settings.port)
+    logger.info(
+        "understudy %s serving %s from %s on %s",
+        __version__,
+        plural(count, "scenario"),
+        ", ".join(settings.scenarios),
+        url,
+        extra=fields(version=__version__, scenarios=count, sources=settings.scenarios, url=url),
+    )
+
+
+def lifespan(
+    state: ServerState, watcher: reload.Watcher
+) -> Callable[[Any], AbstractAsyncContextManager[None]]:
+    """The app's lifespan: say what is served, run the scenario watcher, and stop quietly
+    when uvicorn is forced to exit."""
+
+    @contextlib.asynccontextmanager
+    async def run(app: Any) -> AsyncIterator[None]:
+        log_startup(state)
+        try:
+            async with watcher.lifespan(app):
+                yield
+        except asyncio.CancelledError:
+            # A second Ctrl-C makes uvicorn exit at once: it skips the lifespan's shutdown
+            # and the event loop cancels the lifespan, which Starlette would report as a
+            # failed shutdown with three tracebacks. One line says what happened instead.
+            logger.warning("forced exit: open requests were cut off")
+
+    return run
+
+
 def create_app(settings: Settings | None = None, state: ServerState | None = None) -> Starlette:
     """Build the app; loading the catalog here makes a bad scenario file fail at start-up."""
     if state is None:
@@ -284,7 +330,7 @@ def create_app(settings: Settings | None = None, state: ServerState | None = Non
         routes=_routes(state, watcher),
         middleware=[Middleware(CORSExceptControlPlane, **cors)] if settings.cors_origins else [],
         exception_handlers={HTTPException: _http_error, Exception: _server_error},
-        lifespan=watcher.lifespan,
+        lifespan=lifespan(state, watcher),
     )
     app.state.understudy = state
     return app

@@ -1,25 +1,36 @@
-"""The ``understudy`` command: serve, validate, schema."""
+"""The ``understudy`` command: serve, validate, scenarios, schema."""
 
 import argparse
+import asyncio
 import json
 import os
 import signal
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from understudy._version import __version__
 from understudy.engine import load_profile
 from understudy.faults.chaos import load_chaos
+from understudy.record import logs
 from understudy.record.cassette import TIMINGS
 from understudy.record.recorder import DEFAULT_MODE, MODES, Recorder
-from understudy.scenarios import ScenarioError, load_paths
+from understudy.scenarios import ScenarioError, listing, load_paths
 from understudy.scenarios.catalog import Catalog
+from understudy.scenarios.loader import load_located_paths
 from understudy.scenarios.schema import json_schema
 from understudy.settings import Settings, SettingsError
 
 
+class _Parser(argparse.ArgumentParser):
+    """Reports a bad command line in one line (the choices are in it), exit status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="understudy", description="Mock and reference server for LLM provider APIs."
     )
     parser.add_argument("--version", action="version", version=f"understudy {__version__}")
@@ -52,7 +63,26 @@ def _parser() -> argparse.ArgumentParser:
         help="simulate an inference server whose latency grows with load: small, large, or "
         "a YAML file (env UNDERSTUDY_ENGINE; docs/engine.md)",
     )
-    serve.add_argument("--log-level", help="uvicorn log level (env UNDERSTUDY_LOG_LEVEL)")
+    serve.add_argument(
+        "--log-level",
+        type=str.lower,
+        choices=list(logs.LEVELS),
+        help="log level of the server and uvicorn (env UNDERSTUDY_LOG_LEVEL, default info; "
+        "debug also logs every model request)",
+    )
+    serve.add_argument(
+        "--log-requests",
+        action="store_true",
+        default=None,
+        help="log one line per model request at info: status, scenario, stream outcome, "
+        "TTFT, duration (env UNDERSTUDY_LOG_REQUESTS=1)",
+    )
+    serve.add_argument(
+        "--log-format",
+        type=str.lower,
+        choices=logs.FORMATS,
+        help="text lines, or one JSON object per line (env UNDERSTUDY_LOG_FORMAT, default text)",
+    )
     serve.add_argument(
         "--cors-origins",
         nargs="*",
@@ -196,6 +226,17 @@ def _parser() -> argparse.ArgumentParser:
     validate = commands.add_parser("validate", help="check scenario files and exit")
     validate.add_argument("paths", nargs="+", metavar="PATH")
 
+    scenarios = commands.add_parser(
+        "scenarios",
+        help="list the scenarios a server would serve, in the order they are matched",
+    )
+    scenarios.add_argument(
+        "paths",
+        nargs="*",
+        metavar="PATH",
+        help="scenario files or directories (default: env UNDERSTUDY_SCENARIOS, else bundled)",
+    )
+
     commands.add_parser("schema", help="print the JSON Schema of the scenario format")
     return parser
 
@@ -235,6 +276,8 @@ def _export(args: argparse.Namespace) -> None:
         "UNDERSTUDY_MAX_OUTPUT_TOKENS": args.max_output_tokens,
         "UNDERSTUDY_MAX_STREAMS": args.max_streams,
         "UNDERSTUDY_MAX_STALL_SECONDS": args.max_stall_seconds,
+        "UNDERSTUDY_LOG_REQUESTS": "1" if args.log_requests else None,
+        "UNDERSTUDY_LOG_FORMAT": args.log_format,
     }
     for name, value in values.items():
         if value is not None:
@@ -290,6 +333,7 @@ def serve(args: argparse.Namespace) -> int:
         port=settings.port,
         workers=settings.workers if settings.workers > 1 else None,
         log_level=settings.log_level,
+        log_config=logs.config(settings.log_level, settings.log_format, settings.log_requests),
         loop="uvloop",
         http="httptools",
         access_log=False,
@@ -326,11 +370,43 @@ def validate(paths: Sequence[str]) -> int:
     return 0
 
 
+def list_scenarios(paths: Sequence[str]) -> int:
+    """Print the catalog ``paths`` make, in matching order, marking the default."""
+    if not paths:
+        try:
+            paths = Settings.from_env().scenarios
+        except ValueError as exc:
+            print(f"understudy: {exc}", file=sys.stderr)
+            return 2
+    try:
+        located = load_located_paths(paths)
+        catalog = Catalog(scenario for scenario, _ in located)
+    except ScenarioError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    except ValueError as exc:
+        print(f"invalid catalog: {exc}", file=sys.stderr)
+        return 1
+    if not located:
+        print(f"no scenarios in {', '.join(map(str, paths))}", file=sys.stderr)
+        return 1
+    for line in listing.table(located, catalog):
+        print(line)
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    if args.command == "serve":
-        return serve(args)
-    if args.command == "validate":
-        return validate(args.paths)
+    try:
+        if args.command == "serve":
+            return serve(args)
+        if args.command == "validate":
+            return validate(args.paths)
+        if args.command == "scenarios":
+            return list_scenarios(args.paths)
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        # Ctrl-C while loading, before uvicorn handles signals (it handles them after).
+        print("understudy: interrupted", file=sys.stderr)
+        return 130
     print(json.dumps(json_schema(), indent=2))
     return 0

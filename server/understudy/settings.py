@@ -105,6 +105,9 @@ class Settings:
         32 * 1024 * 1024, "UNDERSTUDY_MAX_BODY_BYTES", _integer, minimum=1
     )
     log_level: str = _setting("info", "UNDERSTUDY_LOG_LEVEL", choices=LOG_LEVELS)
+    log_requests: bool = _setting(False, "UNDERSTUDY_LOG_REQUESTS", _boolean)
+    """One log line per model request (also on at log level debug)."""
+    log_format: str = _setting("text", "UNDERSTUDY_LOG_FORMAT", choices=("text", "json"))
     workers: int = _setting(1, "UNDERSTUDY_WORKERS", _integer, minimum=1)
     chaos: str | None = _setting(None, "UNDERSTUDY_CHAOS")
     """Server-wide chaos profile: a bundled name (flaky, errors, framing) or a YAML file."""

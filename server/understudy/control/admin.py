@@ -26,6 +26,7 @@ from understudy.control.table import AdminRoute, Body, Handler, Param, Reply, re
 from understudy.core.request import NAMESPACE_HEADER
 from understudy.http import keys
 from understudy.http.body import read_body
+from understudy.providers import API_NAMES
 from understudy.record.journal import Journal, Watcher, WatcherDropped, parse_since
 from understudy.scenarios import Scenario, ScenarioError, load_text
 from understudy.scenarios.runtime import RuntimeLimitError
@@ -68,6 +69,14 @@ def _count(value: str, name: str) -> int:
 # --- journal -------------------------------------------------------------------------
 
 
+def _api_filter(request: Request) -> str | None:
+    """The ``api`` filter, or the 400 naming the APIs (a typo would match nothing)."""
+    api = request.query_params.get("api") or None
+    if api is not None and api not in API_NAMES:
+        raise AdminError(400, f"'api' must be one of {', '.join(API_NAMES)}, not {api!r}")
+    return api
+
+
 async def get_journal(request: Request, state: ServerState) -> Response:
     query = request.query_params
     since = None
@@ -80,7 +89,7 @@ async def get_journal(request: Request, state: ServerState) -> Response:
             ) from None
     calls = state.journal.calls(
         scenario=query.get("scenario"),
-        api=query.get("api"),
+        api=_api_filter(request),
         namespace=namespace_of(request),
         since=since,
     )
@@ -111,7 +120,7 @@ async def stream_journal(request: Request, state: ServerState) -> Response:
     wanted = {
         "namespace": namespace_of(request),
         "scenario": query.get("scenario"),
-        "api": query.get("api"),
+        "api": _api_filter(request),
     }
     wanted = {key: value for key, value in wanted.items() if value is not None}
     settings = state.settings
@@ -364,6 +373,7 @@ ROUTES: tuple[AdminRoute, ...] = (
                 {"type": "string"},
                 "text/event-stream",
             ),
+            400: _error("A bad filter."),
             503: _error("Too many live journal streams are open (`journal_subscribers`)."),
         },
     ),

@@ -20,7 +20,9 @@ from typing import Any, Literal
 
 from watchfiles import Change, awatch
 
+from understudy.core.words import plural
 from understudy.record.journal import iso_time
+from understudy.record.logs import fields
 from understudy.scenarios import Catalog, ScenarioError, load_paths
 from understudy.scenarios.loader import SUFFIXES, scenario_files
 from understudy.state import ServerState
@@ -134,18 +136,28 @@ class Watcher:
                 load_catalog, settings.scenarios, settings.match_text_limit
             )
         except ScenarioError as exc:
-            problems = str(exc)
+            problems = exc.problems
         except Exception as exc:  # whatever a file holds, the watcher carries on
             logger.exception("scenario reload failed unexpectedly")
-            problems = f"{type(exc).__name__}: {exc}"
+            problems = [f"{type(exc).__name__}: {exc}"]
         else:
             self.server.replace_catalog(catalog)
             self.last_error = None
             self.last_reload = time.time()
-            logger.info("reloaded %d scenarios", len(catalog.scenarios))
+            sources = settings.scenarios
+            logger.info(
+                "reloaded %s from %s",
+                plural(len(catalog.scenarios), "scenario"),
+                ", ".join(sources),
+                extra=fields(scenarios=len(catalog.scenarios), sources=sources),
+            )
             return True
-        self.last_error = problems
-        logger.error("scenario reload failed; still serving the previous catalog:\n%s", problems)
+        self.last_error = "\n".join(problems)
+        logger.error(
+            "scenario reload failed; still serving the previous catalog:\n%s",
+            self.last_error,
+            extra=fields(problems=problems),
+        )
         return False
 
     async def run(self, stop: asyncio.Event) -> None:

@@ -10,7 +10,7 @@ from http import HTTPStatus
 
 from understudy.core.errors import ApiError
 from understudy.core.ratelimits import RateLimits, duration
-from understudy.faults.specs import ErrorSpec
+from understudy.faults.specs import ErrorSpec, RateLimitSpec
 from understudy.providers import APIS, ApiModule, Preset
 
 DEFAULT_RETRY_AFTER = {"rate_limit": 1.0}
@@ -23,11 +23,12 @@ def resolve_error(spec: ErrorSpec, api: str, model: str, before_stream: bool = T
     if retry is None and spec.preset is not None:
         retry = DEFAULT_RETRY_AFTER.get(spec.preset)
     wait = duration(retry) if retry else "20s"
+    budget = _budget(spec, retry)
     module = APIS[api]
     if spec.preset is not None:
-        error = preset_error(module.preset(spec.preset), model, wait)
+        error = preset_error(module.preset(spec.preset), model, wait, budget)
     else:
-        error = _status_error(spec.status or 500, module, model, wait)
+        error = _status_error(spec.status or 500, module, model, wait, budget)
     if spec.status is not None:
         error.status = spec.status
     for name in ("message", "code", "param"):
@@ -50,31 +51,49 @@ def resolve_error(spec: ErrorSpec, api: str, model: str, before_stream: bool = T
     if limits is None:
         limits = error.status == 429
     if limits is not False:
-        given = limits if not isinstance(limits, bool) else None
-        reset = given.reset_ms / 1000 if given and given.reset_ms is not None else retry or 1.0
-        error.rate_limits = RateLimits(
-            requests_limit=given.requests_limit if given else 60,
-            requests_remaining=given.requests_remaining if given else 0,
-            tokens_limit=given.tokens_limit if given else 150_000,
-            tokens_remaining=given.tokens_remaining if given else 150_000,
-            reset_seconds=reset,
-        )
+        error.rate_limits = budget
     return error
 
 
-def preset_error(preset: Preset, model: str = "", wait: str = "20s") -> ApiError:
-    """A preset as an error for ``model``, retried after ``wait``."""
-    message = preset.message.format(model=model or "the model", wait=wait)
+def _budget(spec: ErrorSpec, retry: float | None) -> RateLimits:
+    """The rate-limit state of an error: what its headers report and its message quotes."""
+    given = spec.rate_limits if not isinstance(spec.rate_limits, bool) else None
+    given = given or RateLimitSpec()
+    reset = given.reset_ms / 1000 if given.reset_ms is not None else retry or 1.0
+    return RateLimits(
+        requests_limit=given.requests_limit,
+        requests_remaining=given.requests_remaining,
+        tokens_limit=given.tokens_limit,
+        tokens_remaining=given.tokens_remaining,
+        reset_seconds=reset,
+    )
+
+
+def preset_error(
+    preset: Preset, model: str = "", wait: str = "20s", budget: RateLimits | None = None
+) -> ApiError:
+    """A preset as an error for ``model``, retried after ``wait``; a message that quotes
+    a request budget (``{limit}``, ``{used}``) quotes ``budget``, the one the rate-limit
+    headers report."""
+    budget = budget or RateLimits()
+    message = preset.message.format(
+        model=model or "the model",
+        wait=wait,
+        limit=budget.requests_limit,
+        used=budget.requests_limit - budget.requests_remaining,
+    )
     return ApiError(preset.status, message, preset.type, preset.code, preset.param)
 
 
-def _status_error(status: int, api: ApiModule, model: str, wait: str) -> ApiError:
+def _status_error(
+    status: int, api: ApiModule, model: str, wait: str, budget: RateLimits
+) -> ApiError:
     """A bare status: the message of the API's preset with that status, else the HTTP
     phrase."""
     for name in api.provider.presets:
         preset = api.preset(name)
         if preset.status == status:
-            return ApiError(status, preset_error(preset, model, wait).message)
+            return ApiError(status, preset_error(preset, model, wait, budget).message)
     try:
         phrase = HTTPStatus(status).phrase
     except ValueError:

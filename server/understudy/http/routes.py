@@ -19,14 +19,18 @@ from understudy.state import ServerState
 DEFAULT_MODELS = ("understudy-mock",)
 
 
-def model_names(state: ServerState) -> list[str]:
-    return list(dict.fromkeys([*state.catalog.model_names(), *DEFAULT_MODELS]))
+def model_names(state: ServerState, namespace: str = "") -> list[str]:
+    """The models named by the scenarios a request in ``namespace`` can reach (runtime and
+    file scenarios: an exact ``match.model``, a reply's ``model``), then the default."""
+    catalog = state.runtime.catalog_for(namespace, state.catalog)
+    return list(dict.fromkeys([*catalog.model_names(), *DEFAULT_MODELS]))
 
 
 async def list_models(request: Request, state: ServerState) -> Response:
     """``GET /v1/models``: the models the catalog names, in the asking SDK's shape."""
     provider = dialect(request.url.path, request.headers)
-    return json_response(provider, provider.model_list(model_names(state)))
+    namespace = request.headers.get(NAMESPACE_HEADER, "")
+    return json_response(provider, provider.model_list(model_names(state, namespace)))
 
 
 async def get_model(request: Request, state: ServerState) -> Response:

@@ -28,7 +28,8 @@ if TYPE_CHECKING:
 class Preset:
     """One common failure as a provider reports it.
 
-    ``{model}`` in a message is the requested model; ``{wait}`` the retry delay.
+    ``{model}`` in a message is the requested model; ``{wait}`` the retry delay;
+    ``{limit}`` and ``{used}`` the request budget the rate-limit headers report.
     """
 
     status: int

@@ -116,7 +116,12 @@ def load_paths(paths: Iterable[str | Path]) -> list[Scenario]:
 
     Scenario names must be unique across the whole catalog.
     """
-    scenarios: list[Scenario] = []
+    return [scenario for scenario, _ in load_located_paths(paths)]
+
+
+def load_located_paths(paths: Iterable[str | Path]) -> list[tuple[Scenario, str]]:
+    """``load_paths``, with the ``file:line`` of each scenario's ``name``."""
+    scenarios: list[tuple[Scenario, str]] = []
     problems: list[str] = []
     first_seen: dict[str, str] = {}
     for path in scenario_files(paths):
@@ -139,7 +144,7 @@ def load_paths(paths: Iterable[str | Path]) -> list[Scenario]:
                     f"(first defined at {first_seen[scenario.name]})"
                 )
             first_seen.setdefault(scenario.name, where)
-            scenarios.append(scenario)
+            scenarios.append((scenario, where))
     if problems:
         raise ScenarioError(problems)
     return scenarios

@@ -2,12 +2,14 @@
 and the control plane's runtime scenarios, request journal and metrics."""
 
 import asyncio
+import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from understudy.engine import Engine, load_profile
 from understudy.faults.chaos import Chaos, load_chaos
 from understudy.record.journal import Call, Instance, Journal, Limits
+from understudy.record.logs import log_call, requests_logger
 from understudy.record.metrics import Gauge, Metrics
 from understudy.record.recorder import Recorder
 from understudy.scenarios import Catalog, load_paths
@@ -65,12 +67,14 @@ class ServerState:
         return self.journal.instance
 
     def record(self, call: Call, status: int, outcome: StreamOutcome | None = None) -> None:
-        """A model request completed: journal it and count it."""
+        """A model request completed: journal it, count it, and log it if asked to."""
         call.finish(status, asyncio.get_running_loop().time(), outcome)
         if outcome is not None:
             self.open_streams -= 1
         self.journal.append(call)
         self.metrics.observe(call)
+        if requests_logger.isEnabledFor(logging.INFO):
+            log_call(call)
 
     def stream_opened(self, api: str) -> None:
         self.open_streams += 1

@@ -28,7 +28,7 @@ WRONG_KEY = "invalid x-api-key"
 MODEL_CREATED_AT = "2025-01-01T00:00:00Z"
 
 _RATE_LIMIT = (
-    "This request would exceed the rate limit for your organization of 50 requests per "
+    "This request would exceed the rate limit for your organization of {limit} requests per "
     "minute. For details, refer to: https://docs.claude.com/en/api/rate-limits. You can see "
     "the response headers for current usage. Please reduce the prompt length or the maximum "
     "tokens requested, or try again later."

@@ -40,7 +40,7 @@ MODEL_CREATED = 1735689600
 
 _RATE_LIMIT = (
     "Rate limit reached for {model} in organization org-understudy on requests per min "
-    "(RPM): Limit 3, Used 3, Requested 1. Please try again in {wait}. Visit "
+    "(RPM): Limit {limit}, Used {used}, Requested 1. Please try again in {wait}. Visit "
     "https://platform.openai.com/account/rate-limits to learn more."
 )
 # OpenAI's own API has no HTTP content-filter error (filtered output is a reply with

@@ -10,7 +10,7 @@ from understudy.core.reply import Reply, ToolCall, Usage
 from understudy.core.request import NeutralRequest
 from understudy.core.tokens import count_tokens, split_chars, split_json, split_tokens
 from understudy.plan import follow
-from understudy.scenarios.schema import Delivery, JsonContent, ReplySpec
+from understudy.scenarios.schema import AUTO, Delivery, JsonContent, ReplySpec
 
 # Per-message and per-tool framing overhead, roughly what chat templates add.
 _MESSAGE_OVERHEAD = 4
@@ -93,7 +93,11 @@ def build_reply(
 
     ``budget`` bounds each value generated for ``auto`` arguments and ``{json: auto}``.
     """
-    seed = follow.seed_of(request, delivery.seed)
+    # The seed hashes the conversation: only worth it when something is generated.
+    generated = isinstance(spec.content, JsonContent) or any(
+        call.arguments == AUTO for call in spec.tool_calls
+    )
+    seed = follow.seed_of(request, delivery.seed) if generated else 0
     chunking = delivery.chunking
     spec_reasoning = follow.render(request, spec.reasoning)
     spec_refusal = follow.render(request, spec.refusal)

@@ -1,4 +1,4 @@
-"""Opt-in API key checks: each provider's own 401 (wire-format reference §2.8, §3.8, §4.8).
+"""Opt-in API key checks: each provider's own 401.
 
 Off by default; with ``api_keys`` set, a model request must carry one of the keys as
 ``Authorization: Bearer``, ``x-api-key`` or ``api-key``.
@@ -48,7 +48,7 @@ def test_off_by_default_any_key_works(serve: ServerFactory) -> None:
 
 
 def test_openai_wrong_key_is_the_real_401(secured: str) -> None:
-    """§2.8: ``invalid_request_error`` / ``invalid_api_key``, the key echoed back."""
+    """``invalid_request_error`` / ``invalid_api_key``, the key echoed back."""
     with pytest.raises(openai.AuthenticationError) as caught:
         openai_client(secured, "sk-abc").chat.completions.create(**CHAT)
     assert caught.value.status_code == 401
@@ -104,7 +104,7 @@ def test_right_key_in_any_header_is_accepted(secured: str) -> None:
 
 
 def test_anthropic_wrong_key_is_the_real_401(secured: str) -> None:
-    """§3.8: ``{"type":"error","error":{"type":"authentication_error",...},"request_id":...}``."""
+    """``{"type":"error","error":{"type":"authentication_error",...},"request_id":...}``."""
     client = anthropic.Anthropic(base_url=secured, api_key="sk-ant-wrong", max_retries=0)
     with pytest.raises(anthropic.AuthenticationError) as caught:
         client.messages.create(**MESSAGES)

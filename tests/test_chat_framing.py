@@ -1,4 +1,4 @@
-"""Chat Completions at the byte level, with raw httpx (wire-format reference §2.3–§2.5, §8.1)."""
+"""Chat Completions at the byte level, with raw httpx."""
 
 import json
 import re
@@ -13,7 +13,7 @@ reply:
   usage: {input_tokens: 19, output_tokens: 3}
 """
 
-# Reference §2.5(a), the plain text transcript with include_usage, verbatim except for
+# A live API's plain text transcript with include_usage, verbatim except for
 # the id, created time and fingerprint, which every server run draws anew.
 TRANSCRIPT_2_5_A = (
     'data: {"id":"@ID","object":"chat.completion.chunk","created":@CREATED,"model":"gpt-4o-mini-2024-07-18","service_tier":"default","system_fingerprint":"@FP","choices":[{"index":0,"delta":{"role":"assistant","content":"","refusal":null},"logprobs":null,"finish_reason":null}],"usage":null}\n'
@@ -58,7 +58,7 @@ def request(text: str = "hi", **extra: object) -> dict:
 
 
 def test_exact_bytes_of_a_short_stream(serve) -> None:
-    """The whole body equals reference §2.5(a) byte for byte."""
+    """The whole body equals the live transcript byte for byte."""
     base_url = serve(CANNED)
     response = stream_bytes(
         base_url,
@@ -76,7 +76,7 @@ def test_exact_bytes_of_a_short_stream(serve) -> None:
 
 
 def test_stream_headers(base_url: str) -> None:
-    """Reference §1.3: content type, no-cache, x-request-id, no content-length."""
+    """content type, no-cache, x-request-id, no content-length."""
     response = stream_bytes(base_url, request())
     assert response.status_code == 200
     assert response.headers["content-type"] == "text/event-stream; charset=utf-8"
@@ -114,7 +114,7 @@ def test_one_id_created_and_model_on_every_chunk(base_url: str) -> None:
 
 
 def test_obfuscation_is_on_by_default_and_can_be_turned_off(base_url: str) -> None:
-    """Reference §2.4: ``obfuscation`` padding is present unless turned off."""
+    """``obfuscation`` padding is present unless turned off."""
     on = [json.loads(p) for p in events(stream_bytes(base_url, request()).text)[:-1]]
     assert all(isinstance(chunk["obfuscation"], str) and chunk["obfuscation"] for chunk in on)
     off_body = request(stream_options={"include_obfuscation": False})
@@ -123,7 +123,7 @@ def test_obfuscation_is_on_by_default_and_can_be_turned_off(base_url: str) -> No
 
 
 def test_role_only_in_first_delta(base_url: str) -> None:
-    """Reference §2.4 rule 1: a repeated role would be concatenated by openai-python."""
+    """a repeated role would be concatenated by openai-python."""
     chunks = [json.loads(p) for p in events(stream_bytes(base_url, request()).text)[:-1]]
     deltas = [chunk["choices"][0]["delta"] for chunk in chunks]
     assert deltas[0] == {"role": "assistant", "content": "", "refusal": None}
@@ -131,7 +131,7 @@ def test_role_only_in_first_delta(base_url: str) -> None:
 
 
 def test_tool_call_fragments(base_url: str) -> None:
-    """Reference §2.4 rule 4: index and function on every fragment, id/type/name only first."""
+    """index and function on every fragment, id/type/name only first."""
     body = request(
         "weather in Paris?",
         tools=[{"type": "function", "function": {"name": "get_weather"}}],
@@ -300,7 +300,7 @@ reply:
 def test_bad_requests_get_openai_error_bodies(
     base_url: str, body: object, status: int, error: dict
 ) -> None:
-    """Reference §2.8: the error envelope with message, type, param and code."""
+    """the error envelope with message, type, param and code."""
     content = body if isinstance(body, bytes) else json.dumps(body).encode()
     response = httpx.post(
         f"{base_url}/v1/chat/completions",

@@ -1,4 +1,4 @@
-"""OpenAI Chat Completions through the official ``openai`` SDK (wire-format reference §2).
+"""OpenAI Chat Completions through the official ``openai`` SDK.
 
 Each test drives the live server with the SDK's strictest helpers:
 ``client.chat.completions.stream()`` and its accumulated ``get_final_completion()``.
@@ -139,7 +139,7 @@ def test_agent_loop_ends_when_tool_result_comes_back(client: openai.OpenAI) -> N
 
 
 def test_reasoning_is_accumulated_as_reasoning_content(client: openai.OpenAI) -> None:
-    """Reference §2.5c: openai-python concatenates the unknown string field."""
+    """openai-python concatenates the unknown string field."""
     with client.chat.completions.stream(
         model="deepseek-reasoner", messages=user("Think about it: why 42?")
     ) as stream:
@@ -163,7 +163,7 @@ def test_max_tokens_truncates_with_finish_reason_length(client: openai.OpenAI) -
 
 
 def test_get_final_completion_raises_on_length(client: openai.OpenAI) -> None:
-    """Reference §2.5e: the helper raises LengthFinishReasonError for ``length``."""
+    """the helper raises LengthFinishReasonError for ``length``."""
     with (
         pytest.raises(openai.LengthFinishReasonError),
         client.chat.completions.stream(

@@ -1,8 +1,8 @@
 """Fault injection on all three APIs, seen through the official SDKs and raw httpx.
 
-Errors before the stream (reference §1.4, §2.8, §3.8, §4.8), error events mid-stream
-(§2.5f, §3.5f, §4.5f), abrupt disconnects, clean truncation, stalls with and without
-keep-alives (§1.1 rule 2, §3.3), the §7 catalogue of deliberate violations, chaos mode.
+Errors before the stream, error events mid-stream
+, abrupt disconnects, clean truncation, stalls with and without
+keep-alives, the catalogue of deliberate wire-format violations, chaos mode.
 Every scenario here is written for the test; the replies' texts are read back from it.
 """
 
@@ -89,7 +89,7 @@ def sse_events(raw: bytes) -> list[dict[str, Any]]:
 
 
 def test_rate_limit_on_chat_is_a_rate_limit_error_with_openai_headers(serve) -> None:
-    """§1.4: 429 → RateLimitError; §2.8 type/code; §1.3 x-ratelimit-* family; no retry
+    """429 → RateLimitError; OpenAI's type/code; the x-ratelimit-* family; no retry
     because injected errors say ``x-should-retry: false``: the SDK asked once."""
     base_url = serve(f"name: s\nreplies:\n  - error: rate_limit\n  - content: {TEXT}\n")
     client = openai_client(base_url, max_retries=2)
@@ -114,7 +114,7 @@ def test_rate_limit_on_chat_is_a_rate_limit_error_with_openai_headers(serve) -> 
 
 @pytest.mark.parametrize("api", [CHAT, RESPONSES])
 def test_openai_sdk_retries_honour_retry_after_ms(serve, api: str) -> None:
-    """§1.4: with ``should_retry`` the SDK retries, waiting ``retry-after-ms``; two
+    """with ``should_retry`` the SDK retries, waiting ``retry-after-ms``; two
     failures then success takes three requests and far less than the SDK's own backoff
     (0.375 s + 0.75 s at least)."""
     base_url = serve(
@@ -138,7 +138,7 @@ def test_openai_sdk_retries_honour_retry_after_ms(serve, api: str) -> None:
 
 
 def test_retry_after_sets_the_wait_between_attempts(serve) -> None:
-    """§1.4: 300 ms ``retry-after-ms`` twice means at least 0.6 s before the success."""
+    """300 ms ``retry-after-ms`` twice means at least 0.6 s before the success."""
     base_url = serve(
         "name: s\nreplies:\n"
         "  - error: {preset: overloaded, retry_after_ms: 300, should_retry: true}\n"
@@ -153,7 +153,7 @@ def test_retry_after_sets_the_wait_between_attempts(serve) -> None:
 
 
 def test_overloaded_on_messages_is_529_overloaded_error(serve) -> None:
-    """§1.4/§3.8: Anthropic's 529 ``overloaded_error`` → ``OverloadedError``, not retried."""
+    """Anthropic's 529 ``overloaded_error`` → ``OverloadedError``, not retried."""
     base_url = serve(f"name: s\nreplies:\n  - error: overloaded\n  - content: {TEXT}\n")
     client = anthropic_client(base_url, max_retries=2)
     with pytest.raises(anthropic.OverloadedError) as caught:
@@ -168,7 +168,7 @@ def test_overloaded_on_messages_is_529_overloaded_error(serve) -> None:
 
 
 def test_rate_limit_on_messages_uses_anthropic_header_names(serve) -> None:
-    """§1.3: ``anthropic-ratelimit-*`` with RFC 3339 resets, and ``retry-after``."""
+    """``anthropic-ratelimit-*`` with RFC 3339 resets, and ``retry-after``."""
     base_url = serve("name: s\nreply:\n  error: {preset: rate_limit, retry_after: 3}\n")
     with pytest.raises(anthropic.RateLimitError) as caught:
         anthropic_client(base_url, max_retries=0).messages.create(**body(MESSAGES))
@@ -195,7 +195,7 @@ SDK_CLASSES = {
 
 @pytest.mark.parametrize("preset", sorted(PRESETS))
 def test_every_preset_on_every_api(serve, preset: str) -> None:
-    """Each shorthand answers with its provider's status, envelope and SDK class (§1.4)."""
+    """Each shorthand answers with its provider's status, envelope and SDK class."""
     base_url = serve(f"name: s\nreply:\n  error: {preset}\n")
     for api in APIS:
         raw = post(base_url, api)
@@ -275,7 +275,7 @@ reply:
 
 
 def test_chat_error_event_raises_api_error_after_the_first_chunks(serve) -> None:
-    """§2.5f: ``data: {"error":...}`` → ``openai.APIError`` (no status), no [DONE]."""
+    """``data: {"error":...}`` → ``openai.APIError`` (no status), no [DONE]."""
     base_url = serve(ERROR_EVENT)
     received = []
     client = openai_client(base_url)
@@ -294,7 +294,7 @@ def test_chat_error_event_raises_api_error_after_the_first_chunks(serve) -> None
 
 
 def test_messages_error_event_is_status_error_with_status_200(serve) -> None:
-    """§3.5f: ``event: error`` → ``APIStatusError`` with the HTTP status (200) and
+    """``event: error`` → ``APIStatusError`` with the HTTP status (200) and
     ``type == "overloaded_error"``, not ``OverloadedError``."""
     base_url = serve(ERROR_EVENT)
     with pytest.raises(anthropic.APIStatusError) as caught:
@@ -316,7 +316,7 @@ def test_messages_error_event_is_status_error_with_status_200(serve) -> None:
 
 
 def test_responses_error_event_then_failed_with_consistent_numbers(serve) -> None:
-    """§4.5f: nested ``error`` (flat fields alongside) then ``response.failed``; the
+    """nested ``error`` (flat fields alongside) then ``response.failed``; the
     sequence numbers keep counting; openai-python raises ``APIError``."""
     base_url = serve(ERROR_EVENT)
     with pytest.raises(openai.APIError) as caught:
@@ -412,7 +412,7 @@ def test_truncated_chat_stream_ends_cleanly_without_finish_or_done(serve) -> Non
 
 
 def test_truncated_messages_stream_has_no_message_stop(serve) -> None:
-    """§3.7: anthropic-python accepts a stream without ``message_stop``."""
+    """anthropic-python accepts a stream without ``message_stop``."""
     base_url = serve(TRUNCATE)
     with anthropic_client(base_url).messages.stream(**helper_body(MESSAGES)) as stream:
         events = list(stream)
@@ -422,7 +422,7 @@ def test_truncated_messages_stream_has_no_message_stop(serve) -> None:
 
 
 def test_truncated_responses_stream_has_no_terminal_event(serve) -> None:
-    """§4.7: ``get_final_response()`` raises without ``response.completed``."""
+    """``get_final_response()`` raises without ``response.completed``."""
     base_url = serve(TRUNCATE)
     client = openai_client(base_url)
     with client.responses.stream(**helper_body(RESPONSES)) as stream:
@@ -467,8 +467,8 @@ def test_stall_forever_hits_the_clients_read_timeout(serve, api: str) -> None:
 @pytest.mark.parametrize("api", APIS)
 def test_keepalives_during_a_stall_keep_the_read_timeout_away(serve, api: str) -> None:
     """Keep-alives every 0.1 s for 1.2 s with a 0.5 s read timeout: no timeout, the full
-    reply arrives; OpenAI endpoints send ``: keep-alive`` comments (§1.1 rule 2),
-    Messages ``event: ping`` (§3.3)."""
+    reply arrives; OpenAI endpoints send ``: keep-alive`` comments,
+    Messages ``event: ping``."""
     base_url = serve(
         f"name: s\nreply:\n  content: {TEXT}\n"
         "  fault: {kind: stall, after_events: 3, seconds: 1.2, keepalive_every: 0.1}\n"
@@ -533,7 +533,7 @@ def malformed(violation: str, reply: str = f"\n  content: {TEXT}", **position: i
 
 
 def test_invalid_json_and_event_without_data(serve) -> None:
-    """§1.1 rule 2, §7: openai-python raises ``json.JSONDecodeError`` for both on Chat and
+    """openai-python raises ``json.JSONDecodeError`` for both on Chat and
     Responses; a cut JSON breaks anthropic-python too, but anthropic-python 2.12 skips an
     ``event:`` that has no data (``if not sse.data: continue``), unlike the reference's
     "any API" row, which the OpenAI SDKs bear out."""
@@ -553,7 +553,7 @@ def test_invalid_json_and_event_without_data(serve) -> None:
 
 
 def test_chat_tool_call_violations_as_the_reference_says(serve) -> None:
-    """§2.6/§7: fragment without ``function`` → AssertionError, index gap → IndexError
+    """A fragment without ``function`` → AssertionError, index gap → IndexError
     (openai-python's stream accumulator). Without ``index`` the reference saw TypeError;
     openai-python 3.54's delta merger raises RuntimeError("Expected list delta entry to
     have an `index` key") before that point, so either is accepted."""
@@ -570,7 +570,7 @@ def test_chat_tool_call_violations_as_the_reference_says(serve) -> None:
 
 
 def test_chat_wrong_object_chunk_is_dropped_by_the_stream_helper(serve) -> None:
-    """§2.4: ``.stream()`` silently drops a chunk whose ``object`` differs."""
+    """``.stream()`` silently drops a chunk whose ``object`` differs."""
     base_url = serve(malformed("wrong_object", after_events=2))
     with openai_client(base_url).chat.completions.stream(**helper_body(CHAT)) as stream:
         text = stream.get_final_completion().choices[0].message.content
@@ -579,7 +579,7 @@ def test_chat_wrong_object_chunk_is_dropped_by_the_stream_helper(serve) -> None:
 
 
 def test_chat_repeated_role_is_concatenated(serve) -> None:
-    """§2.4 rule 1: openai-python concatenates a role repeated in every delta."""
+    """openai-python concatenates a role repeated in every delta."""
     base_url = serve(malformed("repeated_role"))
     with openai_client(base_url).chat.completions.stream(**helper_body(CHAT)) as stream:
         role = stream.get_final_completion().choices[0].message.role
@@ -589,7 +589,7 @@ def test_chat_repeated_role_is_concatenated(serve) -> None:
 
 
 def test_messages_violations_as_the_reference_says(serve) -> None:
-    """§3.7/§7: no ``event:`` lines → AssertionError; delta for an unstarted index →
+    """No ``event:`` lines → AssertionError; delta for an unstarted index →
     IndexError; invalid ``partial_json`` → ValueError (anthropic-python)."""
     cases = [
         ("no_event_lines", f"\n  content: {TEXT}", AssertionError),
@@ -604,7 +604,7 @@ def test_messages_violations_as_the_reference_says(serve) -> None:
 
 
 def test_responses_violations_as_the_reference_says(serve) -> None:
-    """§4.7/§7: first event not ``response.created`` and a delta before its item →
+    """First event not ``response.created`` and a delta before its item →
     RuntimeError; an empty final ``output`` gives empty ``output_text``."""
     for violation in ("first_event_not_created", "delta_before_item"):
         base_url = serve(malformed(violation))
@@ -617,7 +617,7 @@ def test_responses_violations_as_the_reference_says(serve) -> None:
 
 
 def test_harmless_violations_pass_every_sdk(serve) -> None:
-    """§7 rows marked "fine": the SDKs read the reply unchanged."""
+    """Violations every client tolerates: the SDKs read the reply unchanged."""
     cases = {
         CHAT: ["leading_comment", "missing_terminal", "no_finish_reason"],
         MESSAGES: ["trailing_done", "missing_terminal", "unknown_event"],

@@ -1,4 +1,4 @@
-"""Framing chaos at the socket level (reference §1.1 rules 1–5, §6, §7).
+"""Framing chaos at the socket level.
 
 These tests speak HTTP/1.1 over a plain socket and parse the chunked transfer encoding
 themselves: each chunk is one ASGI send by the server, so the chunk sizes prove how the
@@ -162,7 +162,7 @@ def test_cr_line_endings(serve) -> None:
 @pytest.mark.parametrize("api", APIS)
 def test_mixed_line_endings_end_each_event_with_lf_crlf(serve, api: str) -> None:
     """``mixed``: lines end with LF, the blank line with CRLF (the separator the TS
-    SDKs don't recognise, reference §1.1 rule 1)."""
+    SDKs don't recognise as an event boundary)."""
     raw = exchange(serve(scenario("{line_ending: mixed}")), api)
     groups = events_of(raw)
     assert all(group[-1].endswith(b"\n\r\n") for group in groups)
@@ -251,7 +251,7 @@ FRAMINGS = [
 def test_official_sdks_read_the_same_reply_through_framing_chaos(
     serve, api: str, framing: str
 ) -> None:
-    """§1.1 rule 5 and §7 ("CRLF everywhere", "leading comment"): all legal, all fine."""
+    """CRLF everywhere and a leading comment: all legal, all fine."""
     base_url = serve(scenario(framing))
     if api == MESSAGES:
         client = anthropic.Anthropic(base_url=base_url, api_key="k")

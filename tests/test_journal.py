@@ -75,8 +75,7 @@ def test_completed_stream_records_events_bytes_and_timings(serve: ServerFactory)
     assert (entry["scenario"], entry["reply_index"]) == ("hello", 0)
     assert entry["status"] == 200 and entry["error"] is None
     assert entry["stream"] is True
-    # The writer counted exactly what the client received (reference §2.3: one event
-    # per chunk, then ``data: [DONE]``).
+    # The writer counted exactly what the client received.
     assert entry["events_sent"] == len(sse_events(raw))
     assert entry["bytes_sent"] == len(raw)
     assert entry["completed"] is True

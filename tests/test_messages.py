@@ -1,4 +1,4 @@
-"""Anthropic Messages, ``POST /v1/messages`` (wire-format reference §3, checklist §8.2).
+"""Anthropic Messages, ``POST /v1/messages``.
 
 The official ``anthropic`` SDK (sync and async, ``messages.create`` and the
 ``messages.stream`` accumulator) and raw httpx drive the live server with the bundled
@@ -26,7 +26,7 @@ from understudy.scenarios.catalog import Counters
 from understudy.settings import Settings, bundled_scenarios
 
 MODEL = "claude-opus-4-7"
-REFERENCE_MODEL = "claude-sonnet-4-5-20250929"  # the transcripts' model (§0.2)
+REFERENCE_MODEL = "claude-sonnet-4-5-20250929"  # the transcripts' model
 SCENARIOS = {scenario.name: scenario for scenario in load_paths([bundled_scenarios()])}
 WEATHER = {
     "name": "get_weather",
@@ -74,7 +74,7 @@ def async_client(base_url: str) -> anthropic.AsyncAnthropic:
 
 
 def test_create_stream_yields_events_in_order(client: anthropic.Anthropic) -> None:
-    """Reference §3.4: message_start, one block's start/deltas/stop, message_delta, stop."""
+    """message_start, one block's start/deltas/stop, message_delta, stop."""
     events = list(
         client.messages.create(model=MODEL, max_tokens=1024, messages=user("hi"), stream=True)
     )
@@ -122,7 +122,7 @@ def test_stream_helper_accumulates_text(client: anthropic.Anthropic) -> None:
 
 
 def test_stream_helper_thinking_block_with_signature(client: anthropic.Anthropic) -> None:
-    """Reference §3.5(c): thinking deltas, then one signature_delta before the block stops."""
+    """Thinking deltas, then one signature_delta before the block stops."""
     with client.messages.stream(
         model=MODEL, max_tokens=4096, messages=user("Why is the sky blue? Think.")
     ) as stream:
@@ -227,7 +227,7 @@ def test_tool_result_with_trailing_text_still_counts_as_a_tool_result(
 
 
 def test_max_tokens_truncates_with_stop_reason_max_tokens(client: anthropic.Anthropic) -> None:
-    """Reference §3.5(e)."""
+    """A reply cut by max_tokens, as the live API ends it."""
     with client.messages.stream(
         model=MODEL, max_tokens=7, messages=user("Tell me a long story")
     ) as stream:
@@ -257,7 +257,7 @@ def test_request_stop_sequence_cuts_the_reply(serve) -> None:
 
 
 def test_scenario_stop_sequence_and_cache_reads(serve) -> None:
-    """A scenario's stop_sequence and cached tokens; input_tokens excludes cache reads (§3.2)."""
+    """A scenario's stop_sequence and cached tokens; input_tokens excludes cache reads."""
     base_url = serve(
         """
 name: stopped
@@ -288,7 +288,7 @@ def test_refusal_is_a_text_block_with_stop_reason_refusal(serve) -> None:
 
 
 def test_non_streaming_message(client: anthropic.Anthropic, base_url: str) -> None:
-    """Reference §3.2: the message object and its field order."""
+    """the message object and its field order."""
     message = client.messages.create(model=MODEL, max_tokens=1024, messages=user("hi"))
     assert MESSAGE_ID.fullmatch(message.id)
     assert (message.type, message.role, message.model) == ("message", "assistant", MODEL)
@@ -354,7 +354,7 @@ def test_async_client(async_client: anthropic.AsyncAnthropic) -> None:
     asyncio.run(_async_round_trip(async_client))
 
 
-# --- Errors before the stream (reference §3.8) ----------------------------------------
+# --- Errors before the stream ----------------------------------------
 
 
 def test_missing_max_tokens_exact_body(base_url: str) -> None:
@@ -464,7 +464,7 @@ def test_invalid_json_body(base_url: str) -> None:
 
 
 def test_unknown_scenario_is_not_found_error(client: anthropic.Anthropic) -> None:
-    """404 → not_found_error → NotFoundError (§3.8)."""
+    """404 → not_found_error → NotFoundError."""
     with pytest.raises(anthropic.NotFoundError) as caught:
         client.messages.create(
             model=MODEL,
@@ -477,7 +477,7 @@ def test_unknown_scenario_is_not_found_error(client: anthropic.Anthropic) -> Non
 
 
 def test_oversized_body_is_request_too_large(serve) -> None:
-    """413 → request_too_large → RequestTooLargeError (§3.8)."""
+    """413 → request_too_large → RequestTooLargeError."""
     base_url = serve(SCENARIOS_TEXT_DEFAULT, max_body_bytes=2048)
     client = anthropic.Anthropic(base_url=base_url, api_key="k", max_retries=0)
     with pytest.raises(anthropic.RequestTooLargeError) as caught:
@@ -486,7 +486,7 @@ def test_oversized_body_is_request_too_large(serve) -> None:
     assert client.messages.create(model=MODEL, max_tokens=10, messages=user("x")).content
 
 
-# --- Headers and auth (reference §1.3, §3.1) ------------------------------------------
+# --- Headers and auth ------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -519,9 +519,9 @@ def test_count_tokens(client: anthropic.Anthropic, base_url: str) -> None:
     assert missing.json()["error"]["message"] == "messages: Field required"
 
 
-# --- Raw bytes (reference §3.3–§3.5) ---------------------------------------------------
+# --- Raw bytes ---------------------------------------------------
 
-# §3.5(a), §3.5(b2) and §3.5(c) verbatim, but for the message id (drawn per stream) and the
+# Live transcripts (text, two tool uses, thinking) verbatim, but for the message id (drawn per stream) and the
 # thinking signature (random); the scenarios below reproduce the reference replies.
 TRANSCRIPT_A = """event: message_start
 data: {"type":"message_start","message":{"id":"@ID","type":"message","role":"assistant","model":"claude-sonnet-4-5-20250929","content":[],"stop_reason":null,"stop_sequence":null,"usage":{"input_tokens":21,"cache_creation_input_tokens":0,"cache_read_input_tokens":0,"output_tokens":1,"service_tier":"standard"}}}
@@ -678,7 +678,7 @@ def post_stream(base_url: str, body: dict, headers: dict | None = None) -> httpx
 
 
 def parse_events(raw: str) -> list[tuple[str, dict[str, Any]]]:
-    """(name, payload) per event, asserting §3.3 framing: ``event:`` line, ``data:`` line, blank."""
+    """(name, payload) per event, asserting the framing: ``event:`` line, ``data:`` line, blank."""
     assert raw.endswith("\n\n")
     events = []
     for block in raw[:-2].split("\n\n"):
@@ -716,7 +716,7 @@ def test_reference_transcripts_byte_for_byte(
 
 
 def check_stream(raw: str) -> list[tuple[str, dict[str, Any]]]:
-    """Checklist §8.2 over one stream: framing, order, block index discipline, one ping."""
+    """The Messages stream rules over one stream: framing, order, block index discipline, one ping."""
     assert "[DONE]" not in raw
     events = parse_events(raw)
     names = [name for name, _ in events]
@@ -773,7 +773,7 @@ def test_every_bundled_scenario_streams_and_matches_its_json_reply(
             delta, block = payload["delta"], blocks[-1]
             if delta["type"] == "input_json_delta":
                 partial += delta["partial_json"]
-                if partial:  # every concatenation is a valid JSON prefix (§3.5b)
+                if partial:  # every concatenation is a valid JSON prefix
                     jiter.from_json(partial.encode(), partial_mode=True)
             elif delta["type"] == "signature_delta":
                 block["signature"] = delta["signature"]
@@ -794,7 +794,7 @@ def test_every_bundled_scenario_streams_and_matches_its_json_reply(
 
 
 def test_tool_without_arguments_sends_only_the_empty_fragment(serve) -> None:
-    """§3.5(b1): a tool with no arguments streams one empty input_json_delta; input stays {}."""
+    """A tool with no arguments streams one empty input_json_delta; input stays {}."""
     base_url = serve("name: ping-tool\nreply:\n  tool_calls: [{name: ping}]\n")
     events = check_stream(post_stream(base_url, {"messages": user("x")}).text)
     deltas = [p["delta"] for name, p in events if name == "content_block_delta"]
@@ -804,7 +804,7 @@ def test_tool_without_arguments_sends_only_the_empty_fragment(serve) -> None:
         assert stream.get_final_message().content[0].input == {}
 
 
-# --- Mid-stream events for the shared fault machinery (reference §3.5f, §3.3) ----------
+# --- Mid-stream events for the shared fault machinery ----------
 
 
 def stream_for(scenario_yaml: str, text: str = "hi") -> Any:
@@ -842,7 +842,7 @@ def test_error_frames_end_the_stream_as_the_sdk_expects() -> None:
         b'event: error\ndata: {"type":"error","error":{"type":"overloaded_error",'
         b'"message":"Overloaded"},"request_id":"' + plan.request_id.encode() + b'"}\n\n'
     )
-    cut = b"".join(frames[:4]) + error_event  # after the first text delta, as in §3.5(f)
+    cut = b"".join(frames[:4]) + error_event  # after the first text delta, as the live API does
     client = sdk_over(cut)
     with (
         pytest.raises(anthropic.APIStatusError) as caught,
@@ -908,7 +908,7 @@ reply:
 def test_scenario_http_errors_pick_the_sdk_class(
     serve, word: str, status: int, kind: str, error_class: type
 ) -> None:
-    """Reference §3.8 and §1.3: 529 OverloadedError, 429 RateLimitError with Anthropic headers."""
+    """529 OverloadedError, 429 RateLimitError with Anthropic headers."""
     client = anthropic.Anthropic(base_url=serve(FAULTS), api_key="k", max_retries=0)
     with pytest.raises(error_class) as caught:
         client.messages.create(model=MODEL, max_tokens=10, messages=user(word))
@@ -923,7 +923,7 @@ def test_scenario_http_errors_pick_the_sdk_class(
 
 
 def test_mid_stream_error_event(serve) -> None:
-    """Reference §3.5(f): ``event: error`` after a delta; the SDK raises with status 200."""
+    """``event: error`` after a delta; the SDK raises with status 200."""
     base_url = serve(FAULTS)
     response = httpx.post(
         f"{base_url}/v1/messages",

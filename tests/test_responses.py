@@ -1,4 +1,4 @@
-"""OpenAI Responses, ``/v1/responses`` (wire-format reference §4 and checklist §8.3).
+"""OpenAI Responses, ``/v1/responses``.
 
 The official ``openai`` SDK drives the live server through its strictest helpers
 (``client.responses.stream()`` / ``get_final_response()``); raw ``httpx`` checks the
@@ -50,7 +50,7 @@ REASONING_TEXT = "The user wants a considered answer. I will reason briefly, the
 ANSWER_TEXT = "After thinking it over: the answer is 42."
 WEATHER_ANSWER = "It is 18°C and sunny in Paris."
 
-# Reference §4.2: the Response object's fields, in the real service's order.
+# The Response object's fields, in the real service's order.
 RESPONSE_FIELDS = [
     "id",
     "object",
@@ -83,7 +83,7 @@ RESPONSE_FIELDS = [
     "metadata",
 ]
 _SCOPE = ["type", "sequence_number", "item_id", "output_index"]
-# Reference §4.4/§4.5 transcripts: each event's fields, in order (obfuscation on).
+# Transcripts of the live API: each event's fields, in order (obfuscation on).
 EVENT_FIELDS = {
     "response.created": ["type", "sequence_number", "response"],
     "response.in_progress": ["type", "sequence_number", "response"],
@@ -124,7 +124,7 @@ def post(base_url: str, body: dict[str, Any], **headers: str) -> httpx.Response:
 
 def parse_sse(raw: str) -> list[dict[str, Any]]:
     """Every event as its JSON, after checking the framing: ``event:`` + one ``data:``
-    line + a blank line, the name equal to the JSON ``type`` (reference §4.3)."""
+    line + a blank line, the name equal to the JSON ``type``."""
     assert raw.endswith("\n\n")
     assert "[DONE]" not in raw
     events = []
@@ -145,7 +145,7 @@ def stream_events(base_url: str, body: dict[str, Any], **headers: str) -> list[d
 
 
 def check_stream(events: list[dict[str, Any]]) -> dict[str, Any]:
-    """Every lifecycle, order, index and id rule of reference §4.3; the final Response."""
+    """Every lifecycle, order, index and id rule of the live event stream; the final Response."""
     assert [event["sequence_number"] for event in events] == list(range(len(events)))
     for event in events:
         fields = EVENT_FIELDS[event["type"]]
@@ -312,7 +312,7 @@ def test_stream_helper_reasoning_summary_then_text(client: openai.OpenAI) -> Non
 
 
 def test_truncation_ends_incomplete_and_final_response_raises(client: openai.OpenAI) -> None:
-    """Reference §4.5e: ``response.incomplete``, and openai-python's helper raises."""
+    """``response.incomplete``, and openai-python's helper raises."""
     with client.responses.stream(
         model="gpt-4.1-mini", input="Tell me a long story", max_output_tokens=16
     ) as stream:
@@ -357,7 +357,7 @@ def test_non_streaming_response(client: openai.OpenAI) -> None:
 
 
 def test_non_streaming_body_field_order_and_defaults(base_url: str) -> None:
-    """Reference §4.2, byte order included; ``completed_at`` comes last."""
+    """The live API's Response object, field order included; ``completed_at`` comes last."""
     response = post(base_url, {"model": "gpt-4.1-mini", "input": "hi"})
     assert response.status_code == 200
     body = response.json()
@@ -539,7 +539,7 @@ def test_deltas_rebuild_every_done_value(base_url: str) -> None:
 
 
 def test_function_call_events(base_url: str) -> None:
-    """Reference §4.5b1: the call opens with name, call_id and empty arguments."""
+    """the call opens with name, call_id and empty arguments."""
     events = stream_events(base_url, {"model": "m", "input": "weather?", "tools": [WEATHER]})
     check_stream(events)
     added = events[2]["item"]
@@ -568,7 +568,7 @@ def test_obfuscation_off_by_setting(serve) -> None:
 
 
 def test_exact_bytes_of_a_text_item(serve) -> None:
-    """Reference §4.5a, every byte of the item events (ids aside)."""
+    """A text reply as the live API streams it, every byte of the item events (ids aside)."""
     url = serve(
         "name: hi\ndefault: true\nreply: {content: Hello there!}\n"
         'delivery: {chunking: ["Hello", " there!"]}\n',
@@ -741,7 +741,7 @@ def test_store_is_bounded(serve) -> None:
 
 
 def test_input_items_of_every_kind(base_url: str) -> None:
-    """Reference §4.1: parts, function calls and their outputs, reasoning, references."""
+    """parts, function calls and their outputs, reasoning, references."""
     body = {
         "model": "m",
         "tools": [WEATHER, {"type": "web_search_preview"}],
@@ -899,7 +899,7 @@ def test_only_deltas_are_token_frames() -> None:
 
 
 def test_error_frames_continue_the_sequence_and_fail_the_response() -> None:
-    """Reference §4.5f: nested ``error`` with the flat spec fields, then ``response.failed``."""
+    """nested ``error`` with the flat spec fields, then ``response.failed``."""
     stream = _stream_for("weather and time")
     frames = stream.frames()
     head = [next(frames)[0] for _ in range(3)]  # created, in_progress, output_item.added

@@ -369,8 +369,10 @@ def state_problem(settings: Settings) -> str | None:
     """Why the server cannot start with this shared state, if it cannot: several workers
     each with their own state, or a Redis that does not answer."""
     if settings.state:
-        from understudy.state.redis_backend import check
-
+        try:
+            from understudy.state.redis_backend import check
+        except ImportError:
+            return "--state needs the Redis client: pip install 'understudy[redis]'"
         return check(settings.state, settings.state_timeout)
     if settings.workers > 1:
         return (

@@ -5,6 +5,7 @@ in a temporary folder) and stops it; requests alternate between the two processe
 the official SDK.
 """
 
+import json
 import os
 import shutil
 import signal
@@ -319,3 +320,43 @@ def test_an_unreachable_redis_at_start_is_one_line_and_exit_2() -> None:
     assert done.returncode == 2
     assert done.stderr.count("\n") == 1
     assert "cannot reach the state backend" in done.stderr and "--state" in done.stderr
+
+
+def test_a_live_journal_stream_on_one_sees_the_others_entries(pair: tuple[Server, Server]) -> None:
+    one, two = pair
+    url = f"{one.url}/_understudy/journal/stream"
+    with httpx.stream("GET", url, params={"namespace": "live"}, timeout=5) as stream:
+        lines = stream.iter_lines()
+        time.sleep(0.3)  # the reader is following the stream
+        ask(two, "seen live", "live")
+        for line in lines:
+            if line.startswith("data:"):
+                entry = json.loads(line[5:])
+                break
+    assert entry["namespace"] == "live"
+    assert entry["body"]["messages"][0]["content"] == "seen live"
+
+
+def test_several_workers_on_one_redis_share_a_sequence(tmp_path: Path, redis: Redis) -> None:
+    folder = tmp_path / "scenarios"
+    folder.mkdir()
+    (folder / "s.yaml").write_text(SCENARIOS)
+    args = ("--scenarios", str(folder), "--time-scale", "0", "--workers", "2")
+    with serve(tmp_path, *args, "--state", redis.url) as server:
+        answers = []
+        for _ in range(4):  # a new connection each time: either worker may answer
+            answers.append(ask(server, "count"))
+        assert answers == ["first", "second", "third", "fourth"]
+
+
+def test_a_message_thread_continues_once_across_both(pair: tuple[Server, Server]) -> None:
+    from tests.test_threads import continue_, create, error_of
+
+    one, two = pair
+    first = create(one.url, "t").json()["id"]
+    second = continue_(two.url, "t", first)
+    assert second.status_code == 200, second.text
+    again = continue_(one.url, "t", first)
+    assert again.status_code == 400
+    assert error_of(again)["details"] == {"error_code": "thread_already_continued"}
+    assert continue_(one.url, "t", second.json()["id"]).status_code == 200

@@ -320,6 +320,12 @@ class RedisBackend:
         self._spawn(self._read_journal())
 
     async def stop(self) -> None:
+        """Write what the journal still queues (for at most the call timeout), then stop."""
+        deadline = asyncio.get_running_loop().time() + self.timeout
+        while self.up and not self._queue.empty():
+            if asyncio.get_running_loop().time() > deadline:
+                break
+            await asyncio.sleep(0.01)
         for task in list(self._tasks):
             task.cancel()
         for task in list(self._tasks):

@@ -101,20 +101,24 @@ def _routes(state: ServerState, watcher: reload.Watcher) -> list[BaseRoute]:
 
     async def health(request: Request) -> JSONResponse:
         """``degraded`` while the scenario files on disk are bad (the previous catalog
-        still serves) or the file watcher has failed; ``reload`` says which."""
-        return JSONResponse(
-            {
-                "status": "degraded" if watcher.degraded else "ok",
-                "version": __version__,
-                "scenarios": len(state.catalog.scenarios),
-                "instance_id": state.instance.id,
-                "started_at": state.instance.started_at_iso,
-                "reload": watcher.report(),
-            }
-        )
+        still serves), the file watcher has failed, or the shared state is lost;
+        ``reload`` and ``state`` say which."""
+        backend = state.backend
+        body = {
+            "status": "degraded" if watcher.degraded or backend.degraded else "ok",
+            "version": __version__,
+            "scenarios": len(state.catalog.scenarios),
+            "instance_id": state.instance.id,
+            "started_at": state.instance.started_at_iso,
+            "reload": watcher.report(),
+        }
+        report = backend.report()
+        if report is not None:
+            body["state"] = report
+        return JSONResponse(body)
 
     async def metrics(request: Request) -> Response:
-        text = state.metrics.render(state.gauges())
+        text = state.metrics.render(state.gauges()) + state.counters_text()
         if state.engine is not None:
             text += state.engine.render_metrics()
         return Response(text, media_type=METRICS_CONTENT_TYPE)
@@ -294,6 +298,7 @@ def lifespan(
     @contextlib.asynccontextmanager
     async def run(app: Any) -> AsyncIterator[None]:
         log_startup(state)
+        await state.backend.start()
         try:
             async with watcher.lifespan(app):
                 yield
@@ -302,6 +307,8 @@ def lifespan(
             # and the event loop cancels the lifespan, which Starlette would report as a
             # failed shutdown with three tracebacks. One line says what happened instead.
             logger.warning("forced exit: open requests were cut off")
+        finally:
+            await state.backend.stop()
 
     return run
 

@@ -223,6 +223,15 @@ def _parser() -> argparse.ArgumentParser:
         "(env UNDERSTUDY_MAX_STALL_SECONDS; default 300)",
     )
 
+    # Scale out (redis): state shared by several workers and replicas.
+    serve.add_argument(
+        "--state",
+        metavar="URL",
+        help="share journal, runtime scenarios, counters and kept replies through this Redis, "
+        "e.g. redis://127.0.0.1:6379/0; needed for --workers above 1 "
+        "(env UNDERSTUDY_STATE; default: this process's memory; docs/scaling.md)",
+    )
+
     validate = commands.add_parser("validate", help="check scenario files and exit")
     validate.add_argument("paths", nargs="+", metavar="PATH")
 
@@ -278,6 +287,8 @@ def _export(args: argparse.Namespace) -> None:
         "UNDERSTUDY_MAX_STALL_SECONDS": args.max_stall_seconds,
         "UNDERSTUDY_LOG_REQUESTS": "1" if args.log_requests else None,
         "UNDERSTUDY_LOG_FORMAT": args.log_format,
+        # Scale out (redis)
+        "UNDERSTUDY_STATE": args.state,
     }
     for name, value in values.items():
         if value is not None:
@@ -320,12 +331,10 @@ def serve(args: argparse.Namespace) -> int:
         except ValueError as exc:
             print(f"understudy: invalid {what}: {exc}", file=sys.stderr)
             return 2
-    if settings.workers > 1:
-        print(
-            "understudy: with several workers each has its own journal, runtime scenarios "
-            "and counters; use one worker when tests rely on /_understudy/.",
-            file=sys.stderr,
-        )
+    problem = state_problem(settings)
+    if problem:
+        print(f"understudy: {problem}", file=sys.stderr)
+        return 2
     uvicorn.run(
         "understudy.app:create_app_from_env",
         factory=True,
@@ -353,6 +362,24 @@ def record_problem(settings: Settings) -> str | None:
         upstreams = (settings.upstream, settings.upstream_openai, settings.upstream_anthropic)
         if not any(upstreams):
             return "--record needs --upstream URL (or --upstream-openai / --upstream-anthropic)"
+    return None
+
+
+def state_problem(settings: Settings) -> str | None:
+    """Why the server cannot start with this shared state, if it cannot: several workers
+    each with their own state, or a Redis that does not answer."""
+    if settings.state:
+        try:
+            from understudy.state.redis_backend import check
+        except ImportError:
+            return "--state needs the Redis client: pip install 'understudy[redis]'"
+        return check(settings.state, settings.state_timeout)
+    if settings.workers > 1:
+        return (
+            f"--workers {settings.workers} needs shared state: each worker would have its "
+            "own journal, runtime scenarios and reply counters. Pass --state "
+            "redis://HOST:PORT/DB (env UNDERSTUDY_STATE), or use one worker."
+        )
     return None
 
 

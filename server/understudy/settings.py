@@ -207,6 +207,15 @@ class Settings:
     """Streams open at once before new streaming requests get the provider's overloaded
     error; 0: no limit."""
 
+    # Scale out (redis): state shared by several workers and replicas.
+    state: str | None = _setting(None, "UNDERSTUDY_STATE")
+    """Where shared state lives: unset for this process's memory, or a Redis URL
+    (``redis://host:6379/0``) so several workers and replicas answer as one server."""
+    state_timeout: float = _setting(0.5, "UNDERSTUDY_STATE_TIMEOUT", _number, minimum=0.01)
+    """Seconds any one call to the shared state may take before it counts as lost."""
+    state_queue: int = _setting(10_000, "UNDERSTUDY_STATE_QUEUE", _integer, minimum=1)
+    """Journal entries waiting to be written to the shared state; more are dropped."""
+
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> "Settings":
         """Defaults, overridden by every ``UNDERSTUDY_*`` variable that is set; raises

@@ -31,6 +31,7 @@ from understudy.record.journal import Journal, Watcher, WatcherDropped, parse_si
 from understudy.scenarios import Scenario, ScenarioError, load_text
 from understudy.scenarios.runtime import RuntimeLimitError
 from understudy.state import ServerState
+from understudy.state.backend import StateUnavailable
 from understudy.stream.writer import cut_connection
 
 BODY_SOURCE = "<request>"
@@ -87,7 +88,7 @@ async def get_journal(request: Request, state: ServerState) -> Response:
             raise AdminError(
                 400, f"'since' must be epoch seconds or an ISO 8601 time, not {query['since']!r}"
             ) from None
-    calls = state.journal.calls(
+    entries = await state.backend.entries(
         scenario=query.get("scenario"),
         api=_api_filter(request),
         namespace=namespace_of(request),
@@ -95,18 +96,17 @@ async def get_journal(request: Request, state: ServerState) -> Response:
     )
     if query.get("limit"):
         limit = _count(query["limit"], "limit")
-        calls = calls[len(calls) - limit :] if limit else []
-    entries = [call.to_dict() for call in calls]
+        entries = entries[len(entries) - limit :] if limit else []
     return Response(orjson.dumps({"entries": entries}), media_type="application/json")
 
 
 async def get_entry(request: Request, state: ServerState) -> Response:
     """One entry, with its stream's timeline: when each event was due and went out."""
     given = request.path_params["id"]
-    call = state.journal.get(int(given)) if given.isascii() and given.isdigit() else None
-    if call is None:
+    entry = await state.backend.entry(int(given)) if given.isascii() and given.isdigit() else None
+    if entry is None:
         raise AdminError(404, f"No journal entry {given!r} (it may have fallen off the journal).")
-    return Response(orjson.dumps(call.detail()), media_type="application/json")
+    return Response(orjson.dumps(entry), media_type="application/json")
 
 
 async def stream_journal(request: Request, state: ServerState) -> Response:
@@ -163,7 +163,7 @@ async def _entry_events(watcher: Watcher) -> AsyncIterator[bytes]:
 
 
 async def delete_journal(request: Request, state: ServerState) -> Response:
-    removed = state.journal.clear(namespace_of(request))
+    removed = await state.backend.clear_journal(namespace_of(request))
     return JSONResponse({"removed": removed})
 
 
@@ -187,15 +187,15 @@ async def list_scenarios(request: Request, state: ServerState) -> Response:
     namespace = namespace_of(request) or ""
     listed: list[dict[str, Any]] = []
     seen: set[str] = set()
-    hits = state.counters.count
+    hits = await state.backend.hits(namespace)
     for layer, scenarios in state.runtime.layers(namespace):
         for scenario in scenarios:
             if scenario.name not in seen:
                 seen.add(scenario.name)
-                listed.append(_describe(scenario, "runtime", layer, hits(namespace, scenario.name)))
+                listed.append(_describe(scenario, "runtime", layer, hits.get(scenario.name, 0)))
     for scenario in state.catalog.scenarios:
         if scenario.name not in seen:
-            listed.append(_describe(scenario, "file", None, hits(namespace, scenario.name)))
+            listed.append(_describe(scenario, "file", None, hits.get(scenario.name, 0)))
     return JSONResponse({"namespace": namespace, "scenarios": listed})
 
 
@@ -237,19 +237,15 @@ async def add_scenarios(request: Request, state: ServerState) -> Response:
         problems = [f"{BODY_SOURCE}: name: duplicate scenario name '{n}'" for n in duplicates]
         raise AdminError(400, f"Invalid scenario: {problems[0]}", problems)
     try:
-        state.runtime.add(namespace, scenarios, len(raw))
+        await state.backend.add_scenarios(namespace, scenarios, len(raw))
     except RuntimeLimitError as exc:
         raise AdminError(409, str(exc)) from None
-    for name in names:
-        state.counters.forget(namespace, name)
     return JSONResponse({"namespace": namespace, "added": names}, status_code=201)
 
 
 async def clear_scenarios(request: Request, state: ServerState) -> Response:
     namespace = namespace_of(request) or ""
-    removed = state.runtime.clear(namespace)
-    for name in removed:
-        state.counters.forget(namespace, name)
+    removed = await state.backend.clear_scenarios(namespace)
     state.scenarios_removed(removed)
     return JSONResponse({"namespace": namespace, "removed": removed})
 
@@ -257,7 +253,7 @@ async def clear_scenarios(request: Request, state: ServerState) -> Response:
 async def delete_scenario(request: Request, state: ServerState) -> Response:
     namespace = namespace_of(request) or ""
     name = request.path_params["name"]
-    if not state.runtime.remove(namespace, name):
+    if not await state.backend.remove_scenario(namespace, name):
         if name in state.catalog.by_name:
             raise AdminError(
                 409,
@@ -265,7 +261,6 @@ async def delete_scenario(request: Request, state: ServerState) -> Response:
                 "be deleted.",
             )
         raise AdminError(404, f"No runtime scenario '{name}' in namespace '{namespace}'.")
-    state.counters.forget(namespace, name)
     state.scenarios_removed([name])
     return JSONResponse({"namespace": namespace, "removed": [name]})
 
@@ -277,7 +272,7 @@ async def reset(request: Request, state: ServerState) -> Response:
     """Forget one namespace (runtime scenarios, counters, journal, kept replies), or
     everything."""
     namespace = namespace_of(request)
-    scenarios, entries = state.forget(namespace)
+    scenarios, entries = await state.forget(namespace)
     return JSONResponse(
         {"namespace": namespace, "removed_scenarios": scenarios, "removed_entries": entries}
     )
@@ -302,6 +297,8 @@ def _admin(handler: Handler, state: ServerState) -> Callable[[Request], Awaitabl
             return await handler(request, state)
         except AdminError as error:
             return error_response(error.status, error.message, error.details)
+        except StateUnavailable as error:
+            return error_response(503, str(error))
 
     return endpoint
 

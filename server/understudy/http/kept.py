@@ -28,18 +28,18 @@ class Kept:
         self.claimed: str | None = None
         """The thread reply this request continues, held until it is answered."""
 
-    def resume(self, request: NeutralRequest) -> None:
+    async def resume(self, request: NeutralRequest) -> None:
         """Put the kept conversation ``request`` continues before its own turns; raise
         the API's error if the server does not hold it or a thread's turn is taken."""
-        api, store, namespace = self.api, self.state.responses, self.namespace
+        api, store, namespace = self.api, self.state.backend, self.namespace
         reference = request.continues or ""
         if not api.threads:
-            kept = store.get(namespace, api.name, reference)
+            kept = await store.get(namespace, api.name, reference)
             if kept is None:
                 raise api.continuation_not_found(reference)
             api.resume(request, kept)
             return
-        claim, kept = store.claim(namespace, api.name, reference)
+        claim, kept = await store.claim(namespace, api.name, reference)
         if kept is None:
             if claim == "missing":
                 raise api.continuation_not_found(reference)
@@ -48,25 +48,31 @@ class Kept:
         api.resume(request, kept)
         self.call.thread_id = request.thread_id
 
-    def keep(self, stored: Stored | None) -> None:
+    async def keep(self, stored: Stored | None) -> None:
         """Keep this request's reply for a follow-up; a thread's turns expire once idle."""
         if stored is None:
             return
         api = self.api
         idle = self.state.settings.thread_idle_seconds if api.threads else None
-        self.state.responses.put(self.namespace, api.name, stored, idle)
+        await self.state.backend.put(self.namespace, api.name, stored, idle)
         self.call.thread_id = stored.thread_id
 
-    def end(self, answered: bool) -> None:
+    async def end(self, answered: bool) -> None:
         """This request's continuation of a thread's reply ended, with a reply or not."""
         if self.claimed is not None:
-            self.state.responses.release(self.namespace, self.api.name, self.claimed, answered)
-            self.claimed = None
+            claimed, self.claimed = self.claimed, None
+            await self.state.backend.release(self.namespace, self.api.name, claimed, answered)
+
+    def end_soon(self, answered: bool) -> None:
+        """``end``, where nothing can wait (a stream's close)."""
+        if self.claimed is not None:
+            claimed, self.claimed = self.claimed, None
+            self.state.backend.release_soon(self.namespace, self.api.name, claimed, answered)
 
     def stream_closed(self, stored: Stored | None, outcome: StreamOutcome) -> None:
         """A streamed reply ended: a thread keeps the turn only if it was read to the end."""
         if not self.api.threads:
             return
-        self.end(answered=outcome.completed)
+        self.end_soon(answered=outcome.completed)
         if stored is not None and not outcome.completed:
-            self.state.responses.delete(self.namespace, self.api.name, stored.id)
+            self.state.backend.delete_soon(self.namespace, self.api.name, stored.id)

@@ -22,6 +22,7 @@ from understudy.http.kept import Kept
 from understudy.http.responses import error_response
 from understudy.plan import ReplyPlan, build_plan
 from understudy.providers import ApiModule
+from understudy.scenarios.catalog import Selection
 from understudy.settings import Settings
 from understudy.state import ServerState
 from understudy.stream.frames import SSE_HEADERS
@@ -57,16 +58,17 @@ async def handle(api: ApiModule, request: Request, state: ServerState) -> Any:
             raise overloaded(api.name, neutral.model)
         if neutral.continues is not None:
             try:
-                kept.resume(neutral)
+                await kept.resume(neutral)
             except ApiError:
                 # While recording, the upstream holds the replies it continues.
                 if state.recorder is None or not state.recorder.proxying:
                     raise
         catalog = state.runtime.catalog_for(namespace, state.catalog)
         if proxy.wanted(state, neutral, catalog):
-            kept.end(answered=False)
+            await kept.end(answered=False)
             return await proxy.forward(api, request, body, neutral, state, call, started_at)
-        selection = catalog.select(neutral, state.counters, namespace)
+        scenario = catalog.choose(neutral)
+        selection = Selection.at(scenario, await state.backend.take(namespace, scenario.name))
         call.scenario, call.reply_index = selection.scenario.name, selection.reply_index
         plan = build_plan(neutral, selection, settings, request_id, state.chaos)
         faults = plan.faults
@@ -76,7 +78,7 @@ async def handle(api: ApiModule, request: Request, state: ServerState) -> Any:
                 raise faults.error
         slot = None if state.engine is None else await _admit(state.engine, plan, started_at)
     except ApiError as error:
-        kept.end(answered=False)
+        await kept.end(answered=False)
         call.error = error.message
         call.near_misses = getattr(error, "near_misses", None)
         state.record(call, error.status)
@@ -87,7 +89,7 @@ async def handle(api: ApiModule, request: Request, state: ServerState) -> Any:
         call.stream = True
         state.stream_opened(api.name)
         stream = api.render_stream(plan)
-        kept.keep(stream.stored)
+        await kept.keep(stream.stored)
 
         def closed(outcome: StreamOutcome) -> None:
             kept.stream_closed(stream.stored, outcome)
@@ -113,15 +115,15 @@ async def handle(api: ApiModule, request: Request, state: ServerState) -> Any:
         try:
             await asyncio.sleep(wait)
         except BaseException:  # cancelled (shutdown) before the reply was made
-            kept.end(answered=False)
+            kept.end_soon(answered=False)
             if slot is not None:
                 slot.release(loop.time(), 0, 0, None)
             raise
     if slot is not None:
         _release(slot, plan, None, loop.time())
     rendered = api.render_body(plan)
-    kept.keep(api.stored(plan, rendered))
-    kept.end(answered=True)
+    await kept.keep(api.stored(plan, rendered))
+    await kept.end(answered=True)
     body = orjson.dumps(rendered)
     if faults is not None:
         await faults.hold(request)

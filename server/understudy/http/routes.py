@@ -55,7 +55,7 @@ async def get_response(request: Request, state: ServerState) -> Response:
     """``GET /v1/responses/{response_id}``: a kept Response object."""
     response_id = request.path_params["response_id"]
     namespace = request.headers.get(NAMESPACE_HEADER, "")
-    entry = state.responses.get(namespace, RESPONSES.name, response_id)
+    entry = await state.backend.get(namespace, RESPONSES.name, response_id)
     if entry is None:
         return error_response(RESPONSES.provider, RESPONSES.not_found(response_id))
     return json_response(RESPONSES.provider, entry.response)
@@ -65,6 +65,6 @@ async def delete_response(request: Request, state: ServerState) -> Response:
     """``DELETE /v1/responses/{response_id}``: forget a kept response."""
     response_id = request.path_params["response_id"]
     namespace = request.headers.get(NAMESPACE_HEADER, "")
-    if not state.responses.delete(namespace, RESPONSES.name, response_id):
+    if not await state.backend.delete(namespace, RESPONSES.name, response_id):
         return error_response(RESPONSES.provider, RESPONSES.not_found(response_id))
     return json_response(RESPONSES.provider, RESPONSES.deleted(response_id))

@@ -318,9 +318,19 @@ class Journal:
             if watcher.wants(call):
                 if data is None:
                     data = one_line(orjson.dumps(call.to_dict()))
-                watcher.offer(call.namespace, data)
-                if watcher.dropped:
-                    self._watchers.discard(watcher)
+                self._offer(watcher, call.namespace, data)
+
+    def publish(self, entry: dict[str, Any], data: bytes) -> None:
+        """Offer an entry another process journaled (``entry`` decoded, ``data`` its
+        one-line JSON) to every live reader that wants it."""
+        for watcher in list(self._watchers):
+            if all(entry.get(key) == value for key, value in watcher.wanted.items()):
+                self._offer(watcher, entry.get("namespace", ""), data)
+
+    def _offer(self, watcher: "Watcher", namespace: str, data: bytes) -> None:
+        watcher.offer(namespace, data)
+        if watcher.dropped:
+            self._watchers.discard(watcher)
 
     def subscribe(self, wanted: dict[str, str], limit: int) -> "Watcher | None":
         """A live reader of the calls completed from now on that match ``wanted``

@@ -41,6 +41,12 @@ class Selection:
     position: int = 0
     """How many earlier calls this scenario answered (seeds its chaos per call)."""
 
+    @classmethod
+    def at(cls, scenario: Scenario, position: int) -> "Selection":
+        """The reply ``scenario`` gives as its ``position``-th answer."""
+        index, reply = scenario.reply_at(position)
+        return cls(scenario, index, reply, position)
+
 
 class Counters:
     """How many times each scenario has answered, for ``replies:`` sequences."""
@@ -57,6 +63,10 @@ class Counters:
     def count(self, namespace: str, name: str) -> int:
         """How many requests in ``namespace`` this scenario has answered."""
         return self._counts.get((namespace, name), 0)
+
+    def in_namespace(self, namespace: str) -> dict[str, int]:
+        """How many requests each scenario answered in ``namespace``."""
+        return {name: count for (space, name), count in self._counts.items() if space == namespace}
 
     def forget(self, namespace: str, name: str) -> None:
         """Start one scenario's sequence again (it was replaced or removed)."""
@@ -106,13 +116,16 @@ class Catalog:
                 return scenario
         return self.default
 
-    def select(self, request: NeutralRequest, counters: Counters, namespace: str = "") -> Selection:
+    def choose(self, request: NeutralRequest) -> Scenario:
+        """The scenario that answers ``request``, or the 404 that says why none does."""
         scenario = self.find(request)
         if scenario is None:
             raise self.no_match(request)
-        position = counters.take(namespace, scenario.name)
-        index, reply = scenario.reply_at(position)
-        return Selection(scenario, index, reply, position)
+        return scenario
+
+    def select(self, request: NeutralRequest, counters: Counters, namespace: str = "") -> Selection:
+        scenario = self.choose(request)
+        return Selection.at(scenario, counters.take(namespace, scenario.name))
 
     def near_misses(self, request: NeutralRequest, limit: int = CLOSEST) -> list[NearMiss]:
         """The ordinary scenarios with the fewest failed conditions; catalog order breaks ties."""

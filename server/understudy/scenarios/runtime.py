@@ -76,6 +76,24 @@ class RuntimeScenarios:
         self._by_namespace[namespace] = [*scenarios, *kept]
         self._cache.clear()
 
+    def replace(self, namespace: str, scenarios: list[Scenario], sizes: list[int]) -> None:
+        """Hold exactly ``scenarios`` (highest priority first) in ``namespace``, as another
+        process of a scaled-out server made them; its caps were checked there."""
+        self._forget(namespace, [s.name for s in self._by_namespace.get(namespace, [])])
+        for scenario, size in zip(scenarios, sizes, strict=True):
+            self._sizes[(namespace, scenario.name)] = size
+            self.bytes += size
+        self.count += len(scenarios)
+        self._store(namespace, scenarios)
+
+    def namespaces(self) -> list[str]:
+        """The namespaces that hold runtime scenarios."""
+        return list(self._by_namespace)
+
+    def size_of(self, namespace: str, name: str) -> int:
+        """The bytes a runtime scenario counts for in the byte cap."""
+        return self._sizes.get((namespace, name), 0)
+
     def remove(self, namespace: str, name: str) -> bool:
         current = self._by_namespace.get(namespace, [])
         kept = [scenario for scenario in current if scenario.name != name]

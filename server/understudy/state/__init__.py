@@ -16,6 +16,7 @@ from understudy.scenarios import Catalog, load_paths
 from understudy.scenarios.catalog import Counters
 from understudy.scenarios.runtime import RuntimeScenarios
 from understudy.settings import Settings
+from understudy.state.backend import Backend, MemoryBackend
 from understudy.state.responses import ResponseStore
 from understudy.stream.writer import StreamOutcome
 
@@ -36,12 +37,18 @@ class ServerState:
     recorder: Recorder | None = None
     """The recording session (``--record``): requests forwarded upstream and kept."""
     open_streams: int = 0
+    backend: Backend = None  # type: ignore[assignment]
+    """Where the shared state lives: this process (memory) or Redis (``--state``)."""
+
+    def __post_init__(self) -> None:
+        if self.backend is None:
+            self.backend = MemoryBackend(self.counters, self.runtime, self.journal, self.responses)
 
     @classmethod
     def load(cls, settings: Settings) -> "ServerState":
         """Load the catalog named by ``settings``; raises ``ScenarioError`` if any file is bad."""
         recorder = Recorder.open(settings)
-        return cls(
+        state = cls(
             recorder=recorder,
             settings=settings,
             catalog=Catalog(load_paths(settings.scenarios), settings.match_text_limit),
@@ -60,6 +67,11 @@ class ServerState:
             chaos=load_chaos(settings.chaos),
             engine=_engine(settings),
         )
+        if settings.state:
+            from understudy.state.redis_backend import RedisBackend
+
+            state.backend = RedisBackend(settings, state.runtime, state.counters, state.journal)
+        return state
 
     @property
     def instance(self) -> Instance:
@@ -71,7 +83,7 @@ class ServerState:
         call.finish(status, asyncio.get_running_loop().time(), outcome)
         if outcome is not None:
             self.open_streams -= 1
-        self.journal.append(call)
+        self.backend.record(call)
         self.metrics.observe(call)
         if requests_logger.isEnabledFor(logging.INFO):
             log_call(call)
@@ -86,14 +98,12 @@ class ServerState:
         limit = self.settings.max_streams
         return 0 < limit <= self.open_streams
 
-    def forget(self, namespace: str | None) -> tuple[int, int]:
+    async def forget(self, namespace: str | None) -> tuple[int, int]:
         """Forget one namespace's runtime scenarios, counters, journal and kept replies, or
         everything's; return how many scenarios and journal entries went."""
-        scenarios = self.runtime.clear(namespace)
+        scenarios, entries = await self.backend.forget(namespace)
         self.scenarios_removed(scenarios)
-        self.counters.reset(namespace)
-        self.responses.clear(namespace)
-        return len(scenarios), self.journal.clear(namespace)
+        return len(scenarios), entries
 
     def scenarios_removed(self, names: Iterable[str]) -> None:
         """Drop the metric series of the named scenarios that exist nowhere any more."""
@@ -125,6 +135,15 @@ class ServerState:
             ("understudy_responses_stored", "Stored Responses replies.", len(responses)),
             ("understudy_responses_stored_bytes", "Their estimated bytes.", responses.bytes),
         ]
+
+    def counters_text(self) -> str:
+        """The shared state's counter for ``/metrics``: journal entries it could not keep."""
+        return (
+            "# HELP understudy_state_dropped_total Journal entries the shared state could not "
+            "keep (Redis unreachable or too slow).\n"
+            "# TYPE understudy_state_dropped_total counter\n"
+            f"understudy_state_dropped_total {self.backend.dropped}\n"
+        )
 
 
 def _engine(settings: Settings) -> Engine | None:

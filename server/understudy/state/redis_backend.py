@@ -1,0 +1,635 @@
+"""Shared state in Redis, so several workers and replicas answer as one server.
+
+Keys (``us:`` then the namespace as hex, so no namespace can spell another's keys or a
+SCAN pattern):
+
+* ``us:c:<ns>`` hash scenario → answers given: ``replies:`` counters (HINCRBY; the
+  position is the new count minus one);
+* ``us:s:<ns>`` hash scenario → its validated definition (JSON) with its order and size;
+  every change is published on ``us:changed`` and every process compiles the namespace
+  again, so matching stays local;
+* ``us:j`` stream: the journal (XADD MAXLEN ~ journal_size), each entry the JSON the
+  journal API shows, its id from ``us:jid``; read by ``GET /journal`` and, with XREAD,
+  by every process's live journal streams;
+* ``us:k:<ns>:<api>:<id>`` hash: a kept reply (data, state, idle), with a TTL once idle
+  expiry applies.
+
+Every call has a timeout (``state_timeout``). When Redis is lost, model requests go on
+with the last known catalog and this process's counters; journal entries are dropped and
+counted; a supervisor reconnects, loads the runtime scenarios again and resumes.
+"""
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Mapping
+from typing import Any, TypeVar
+from urllib.parse import urlsplit, urlunsplit
+
+import orjson
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+from understudy.core.request import Message
+from understudy.providers import Stored
+from understudy.record.journal import Call, Journal, one_line
+from understudy.scenarios import Scenario, ScenarioError, load_text
+from understudy.scenarios.catalog import Counters
+from understudy.scenarios.runtime import RuntimeScenarios
+from understudy.settings import Settings
+from understudy.state.backend import StateUnavailable
+from understudy.state.responses import Claim
+
+logger = logging.getLogger("understudy.state")
+
+PREFIX = "us:"
+CHANGED = PREFIX + "changed"
+JOURNAL = PREFIX + "j"
+JOURNAL_IDS = PREFIX + "jid"
+ORDER = PREFIX + "seq"
+ALL = "*"
+RETRY_SECONDS = 0.5
+BATCH = 256
+"""Journal entries written in one round trip."""
+READ_BLOCK_MS = 200
+"""How long one XREAD of the live journal waits (under the call timeout)."""
+
+T = TypeVar("T")
+
+_APPEND = """
+local id = redis.call('INCR', KEYS[2])
+redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'id', id, 'ns', ARGV[2], 'data', ARGV[3])
+return id
+"""
+
+_GET = """
+local kept = redis.call('HMGET', KEYS[1], 'data', 'idle')
+if kept[2] and tonumber(kept[2]) > 0 then redis.call('PEXPIRE', KEYS[1], kept[2]) end
+return kept[1]
+"""
+
+_CLAIM = """
+local kept = redis.call('HMGET', KEYS[1], 'data', 'state', 'idle')
+if not kept[1] and not kept[2] then return {'missing'} end
+if kept[3] and tonumber(kept[3]) > 0 then redis.call('PEXPIRE', KEYS[1], kept[3]) end
+if kept[2] == 'continued' then return {'continued'} end
+if kept[2] == 'in_flight' then return {'in_flight'} end
+redis.call('HSET', KEYS[1], 'state', 'in_flight')
+return {'claimed', kept[1]}
+"""
+
+_RELEASE = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+if ARGV[1] == '1' then
+  redis.call('HDEL', KEYS[1], 'data')
+  redis.call('HSET', KEYS[1], 'state', 'continued')
+else
+  redis.call('HSET', KEYS[1], 'state', '')
+end
+return 1
+"""
+
+_CLEAR_JOURNAL = """
+if ARGV[1] == '*' then
+  local count = redis.call('XLEN', KEYS[1])
+  redis.call('DEL', KEYS[1])
+  return count
+end
+local count = 0
+for _, entry in ipairs(redis.call('XRANGE', KEYS[1], '-', '+')) do
+  local fields = entry[2]
+  for i = 1, #fields, 2 do
+    if fields[i] == 'ns' and fields[i + 1] == ARGV[1] then
+      redis.call('XDEL', KEYS[1], entry[1])
+      count = count + 1
+    end
+  end
+end
+return count
+"""
+
+_FORGET = """
+local prefix, ns = ARGV[1], ARGV[2]
+local function drop(pattern, names)
+  local cursor = '0'
+  repeat
+    local found = redis.call('SCAN', cursor, 'MATCH', pattern, 'COUNT', 1000)
+    cursor = found[1]
+    for _, key in ipairs(found[2]) do
+      if names then
+        for _, name in ipairs(redis.call('HKEYS', key)) do table.insert(names, name) end
+      end
+      redis.call('DEL', key)
+    end
+  until cursor == '0'
+end
+local names, entries = {}, 0
+if ns == '*' then
+  drop(prefix .. 's:*', names)
+  drop(prefix .. 'c:*')
+  drop(prefix .. 'k:*')
+  entries = redis.call('XLEN', KEYS[1])
+  redis.call('DEL', KEYS[1])
+else
+  names = redis.call('HKEYS', prefix .. 's:' .. ns)
+  redis.call('DEL', prefix .. 's:' .. ns, prefix .. 'c:' .. ns)
+  drop(prefix .. 'k:' .. ns .. ':*')
+  for _, entry in ipairs(redis.call('XRANGE', KEYS[1], '-', '+')) do
+    local fields = entry[2]
+    for i = 1, #fields, 2 do
+      if fields[i] == 'ns' and fields[i + 1] == ns then
+        redis.call('XDEL', KEYS[1], entry[1])
+        entries = entries + 1
+      end
+    end
+  end
+end
+redis.call('PUBLISH', KEYS[2], ns)
+return {entries, names}
+"""
+"""Forget a namespace (``*``: all) in one step: its scenarios, counters, kept replies and
+journal entries; every process compiles it again."""
+
+
+def space(namespace: str) -> str:
+    """A namespace as it appears in keys and messages."""
+    return namespace.encode().hex()
+
+
+def unspace(value: str) -> str:
+    return bytes.fromhex(value).decode()
+
+
+def redacted(url: str) -> str:
+    """``url`` without its password, for messages and ``/health``."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.hostname or ""
+    netloc = f"{parts.username or ''}:***@{host}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def client(url: str, timeout: float) -> aioredis.Redis:
+    """A client whose every call gives up after ``timeout``, with no retries of its own
+    (the supervisor reconnects)."""
+    return aioredis.Redis.from_url(
+        url,
+        socket_timeout=timeout,
+        socket_connect_timeout=timeout,
+        retry_on_timeout=False,
+        retry=None,
+        decode_responses=False,
+    )
+
+
+def check(url: str, timeout: float) -> str | None:
+    """Why the Redis at ``url`` cannot be used, or None: for ``serve`` before it starts."""
+
+    async def ping() -> None:
+        redis = client(url, timeout)
+        try:
+            async with asyncio.timeout(timeout * 2):
+                await redis.ping()
+        finally:
+            await redis.aclose()
+
+    try:
+        asyncio.run(ping())
+    except (RedisError, OSError, TimeoutError, ValueError) as exc:
+        reason = str(exc) or type(exc).__name__
+        return f"cannot reach the state backend at {redacted(url)} (--state): {reason}"
+    return None
+
+
+def encode_stored(stored: Stored) -> bytes:
+    return orjson.dumps(stored)
+
+
+def decode_stored(data: bytes) -> Stored:
+    value = orjson.loads(data)
+    conversation = [
+        Message(m["role"], m["text"], tuple(m["tool_calls"]), m["tool_result"])
+        for m in value["conversation"]
+    ]
+    return Stored(
+        value["id"],
+        value["response"],
+        conversation,
+        value["system"],
+        tuple(value["tools"]),
+        value["thread_id"],
+    )
+
+
+def compile_namespace(namespace: str, stored: Mapping[bytes, bytes]) -> list[tuple[Scenario, int]]:
+    """A namespace's runtime scenarios from their stored definitions, highest priority
+    first, each with its size; validated again exactly as an admin body is."""
+    documents = sorted((orjson.loads(value) for value in stored.values()), key=_order)
+    compiled = []
+    for document in documents:
+        try:
+            scenarios = load_text(orjson.dumps(document["definition"]).decode(), "<state>", "json")
+        except ScenarioError as exc:  # written by a newer or older version of the server
+            logger.warning("runtime scenario in namespace %r skipped: %s", namespace, exc)
+            continue
+        compiled.extend((scenario, document["size"]) for scenario in scenarios)
+    return compiled
+
+
+def _order(document: dict[str, Any]) -> int:
+    return -document["seq"]
+
+
+class RedisBackend:
+    """The shared state in one Redis (or Valkey); this process keeps a compiled copy of
+    the runtime scenarios and its own counters to fall back on."""
+
+    kind = "redis"
+
+    def __init__(
+        self, settings: Settings, runtime: RuntimeScenarios, counters: Counters, journal: Journal
+    ) -> None:
+        assert settings.state is not None
+        self.url = settings.state
+        self.timeout = settings.state_timeout
+        self.journal_size = settings.journal_size
+        self.runtime = runtime
+        self.counters = counters
+        self.journal = journal
+        self.redis = client(self.url, self.timeout)
+        self.up = False
+        self._connecting = False
+        self.error: str | None = None
+        self.lost_at: float | None = None
+        self.dropped = 0
+        self._queue: asyncio.Queue[Call] = asyncio.Queue(settings.state_queue)
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._scripts = {
+            name: self.redis.register_script(text)
+            for name, text in (
+                ("append", _APPEND),
+                ("get", _GET),
+                ("claim", _CLAIM),
+                ("release", _RELEASE),
+                ("clear_journal", _CLEAR_JOURNAL),
+                ("forget", _FORGET),
+            )
+        }
+
+    # --- connection ------------------------------------------------------------------
+
+    async def _call(self, awaitable: Awaitable[T]) -> T:
+        """One call to Redis, given up after the timeout; a failure marks Redis lost and
+        is ``StateUnavailable``, as is any call while it is lost (none waits then)."""
+        if not (self.up or self._connecting):
+            if asyncio.iscoroutine(awaitable):
+                awaitable.close()
+            raise StateUnavailable(f"the state backend is unavailable: {self.error}")
+        try:
+            async with asyncio.timeout(self.timeout):
+                return await awaitable
+        except (RedisError, OSError, TimeoutError) as exc:
+            self._lost(exc)
+            raise StateUnavailable(f"the state backend is unavailable: {self.error}") from None
+
+    def _lost(self, exc: BaseException) -> None:
+        self.error = str(exc) or type(exc).__name__
+        if self.up:
+            logger.warning("state backend %s lost: %s", redacted(self.url), self.error)
+            self.lost_at = time.time()
+        self.up = False
+
+    async def start(self) -> None:
+        await self._connect()
+        for job in (self._supervise(), self._write_journal()):
+            self._spawn(job)
+
+    async def _connect(self) -> None:
+        """Ping, load every namespace's runtime scenarios, and follow changes again."""
+        self._connecting = True
+        try:
+            await self._call(self.redis.ping())
+            await self._load_all()
+        finally:
+            self._connecting = False
+        self.up = True
+        self.error = None
+        self._spawn(self._follow_changes())
+        self._spawn(self._read_journal())
+
+    async def stop(self) -> None:
+        """Write what the journal still queues (for at most the call timeout), then stop."""
+        deadline = asyncio.get_running_loop().time() + self.timeout
+        while self.up and not self._queue.empty():
+            if asyncio.get_running_loop().time() > deadline:
+                break
+            await asyncio.sleep(0.01)
+        for task in list(self._tasks):
+            task.cancel()
+        for task in list(self._tasks):
+            with contextlib.suppress(BaseException):
+                await task
+        with contextlib.suppress(Exception):
+            await self.redis.aclose()
+
+    def _spawn(self, job: Awaitable[Any]) -> None:
+        task = asyncio.ensure_future(job)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _supervise(self) -> None:
+        """While Redis is lost, try again every ``RETRY_SECONDS``."""
+        while True:
+            await asyncio.sleep(RETRY_SECONDS)
+            if self.up:
+                continue
+            with contextlib.suppress(StateUnavailable):
+                await self._connect()
+                logger.warning("state backend %s is back", redacted(self.url))
+                self.lost_at = None
+
+    @property
+    def degraded(self) -> bool:
+        return not self.up
+
+    def report(self) -> dict[str, Any]:
+        return {
+            "backend": "redis",
+            "url": redacted(self.url),
+            "status": "ok" if self.up else "unavailable",
+            "error": self.error,
+            "dropped_entries": self.dropped,
+        }
+
+    # --- runtime scenarios -----------------------------------------------------------
+
+    async def _load_all(self) -> None:
+        found = set()
+        cursor: Any = 0
+        while True:
+            cursor, keys = await self._call(
+                self.redis.scan(cursor, match=PREFIX + "s:*", count=1000)
+            )
+            found.update(key.decode()[len(PREFIX) + 2 :] for key in keys)
+            if not cursor:
+                break
+        for namespace in set(self.runtime.namespaces()) - {unspace(s) for s in found}:
+            self.runtime.replace(namespace, [], [])
+        for hexed in found:
+            await self._load(hexed)
+
+    async def _load(self, hexed: str) -> None:
+        stored = await self._call(self.redis.hgetall(PREFIX + "s:" + hexed))
+        namespace = unspace(hexed)
+        compiled = await asyncio.to_thread(compile_namespace, namespace, stored)
+        self.runtime.replace(namespace, [s for s, _ in compiled], [size for _, size in compiled])
+
+    async def _follow_changes(self) -> None:
+        """Compile a namespace again whenever any process changes its scenarios."""
+        pubsub = self.redis.pubsub()
+        try:
+            await self._call(pubsub.subscribe(CHANGED))
+            while self.up:
+                message = await self._call(
+                    pubsub.get_message(ignore_subscribe_messages=True, timeout=self.timeout / 2)
+                )
+                if message is None:
+                    continue
+                hexed = message["data"].decode()
+                if hexed == ALL:
+                    await self._load_all()
+                else:
+                    await self._load(hexed)
+        except StateUnavailable:
+            pass
+        finally:
+            with contextlib.suppress(BaseException):
+                await pubsub.aclose()
+
+    async def _changed(self, namespace: str, pipe: Any) -> None:
+        pipe.publish(CHANGED, space(namespace))
+        await self._call(pipe.execute())
+
+    async def add_scenarios(self, namespace: str, scenarios: list[Scenario], size: int) -> None:
+        self.runtime.add(namespace, scenarios, size)  # checks the caps against the copy
+        hexed = space(namespace)
+        try:
+            last = await self._call(self.redis.incrby(ORDER, len(scenarios)))
+            pipe = self.redis.pipeline(transaction=True)
+            for offset, scenario in enumerate(scenarios):
+                document = {
+                    "seq": last - offset,
+                    "size": self.runtime.size_of(namespace, scenario.name),
+                    "definition": scenario.model_dump(
+                        mode="json", exclude_defaults=True, by_alias=True
+                    ),
+                }
+                pipe.hset(PREFIX + "s:" + hexed, scenario.name, orjson.dumps(document))
+            pipe.hdel(PREFIX + "c:" + hexed, *(scenario.name for scenario in scenarios))
+            await self._changed(namespace, pipe)
+        except StateUnavailable:
+            for scenario in scenarios:
+                self.runtime.remove(namespace, scenario.name)
+            raise
+        for scenario in scenarios:
+            self.counters.forget(namespace, scenario.name)
+
+    async def remove_scenario(self, namespace: str, name: str) -> bool:
+        hexed = space(namespace)
+        removed = await self._call(self.redis.hdel(PREFIX + "s:" + hexed, name))
+        if not removed:
+            return False
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.hdel(PREFIX + "c:" + hexed, name)
+        await self._changed(namespace, pipe)
+        self.runtime.remove(namespace, name)
+        self.counters.forget(namespace, name)
+        return True
+
+    async def clear_scenarios(self, namespace: str) -> list[str]:
+        hexed = space(namespace)
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.hkeys(PREFIX + "s:" + hexed)
+        pipe.delete(PREFIX + "s:" + hexed, PREFIX + "c:" + hexed)
+        pipe.publish(CHANGED, hexed)
+        names, *_ = await self._call(pipe.execute())
+        self.runtime.clear(namespace)
+        self.counters.reset(namespace)
+        return [name.decode() for name in names]
+
+    # --- counters --------------------------------------------------------------------
+
+    async def take(self, namespace: str, name: str) -> int:
+        if self.up:
+            with contextlib.suppress(StateUnavailable):
+                key = PREFIX + "c:" + space(namespace)
+                return await self._call(self.redis.hincrby(key, name, 1)) - 1
+        return self.counters.take(namespace, name)
+
+    async def hits(self, namespace: str) -> Mapping[str, int]:
+        counts = await self._call(self.redis.hgetall(PREFIX + "c:" + space(namespace)))
+        return {name.decode(): int(count) for name, count in counts.items()}
+
+    # --- journal ---------------------------------------------------------------------
+
+    def record(self, call: Call) -> None:
+        if not self.journal_size:
+            return
+        call.seal()
+        if not self.up:
+            self.dropped += 1
+            return
+        try:
+            self._queue.put_nowait(call)
+        except asyncio.QueueFull:
+            self.dropped += 1
+
+    async def _write_journal(self) -> None:
+        """Write queued entries in batches, one round trip each, in completion order."""
+        append = self._scripts["append"]
+        while True:
+            batch = [await self._queue.get()]
+            while len(batch) < BATCH and not self._queue.empty():
+                batch.append(self._queue.get_nowait())
+            if not self.up:
+                self.dropped += len(batch)
+                continue
+            pipe = self.redis.pipeline(transaction=False)
+            for call in batch:
+                entry = orjson.dumps(call.detail())
+                args = [self.journal_size, space(call.namespace), entry]
+                await append(keys=[JOURNAL, JOURNAL_IDS], args=args, client=pipe)
+            try:
+                await self._call(pipe.execute())
+            except StateUnavailable:
+                self.dropped += len(batch)
+
+    def _entry(self, fields: Mapping[bytes, bytes]) -> dict[str, Any]:
+        entry = orjson.loads(fields[b"data"])
+        entry["id"] = int(fields[b"id"])
+        return entry
+
+    async def _all_entries(self) -> list[dict[str, Any]]:
+        found = await self._call(self.redis.xrange(JOURNAL))
+        entries = [self._entry(fields) for _, fields in found[-self.journal_size :]]
+        entries.sort(key=lambda entry: (entry["timestamp"], entry["id"]))
+        return entries
+
+    async def entries(
+        self,
+        *,
+        scenario: str | None = None,
+        api: str | None = None,
+        namespace: str | None = None,
+        since: float | None = None,
+    ) -> list[Any]:
+        if not self.journal_size:
+            return []
+        wanted = {"scenario": scenario, "api": api, "namespace": namespace}
+        wanted = {key: value for key, value in wanted.items() if value is not None}
+        selected = []
+        for entry in await self._all_entries():
+            if since is not None and entry["timestamp"] < since:
+                continue
+            if all(entry[key] == value for key, value in wanted.items()):
+                entry.pop("timeline", None)
+                selected.append(entry)
+        return selected
+
+    async def entry(self, call_id: int) -> dict[str, Any] | None:
+        return next((e for e in await self._all_entries() if e["id"] == call_id), None)
+
+    async def clear_journal(self, namespace: str | None) -> int:
+        which = ALL if namespace is None else space(namespace)
+        clear = self._scripts["clear_journal"]
+        removed = await self._call(clear(keys=[JOURNAL], args=[which]))
+        self.journal.clear(namespace)  # the live readers' queues
+        return int(removed)
+
+    async def _read_journal(self) -> None:
+        """Feed this process's live journal readers with every process's entries."""
+        last: bytes | str = "$"
+        try:
+            newest = await self._call(self.redis.xrevrange(JOURNAL, count=1))
+            last = newest[0][0] if newest else "0-0"
+            while self.up:
+                if not self.journal.subscribers:
+                    await asyncio.sleep(READ_BLOCK_MS / 1000)
+                    newest = await self._call(self.redis.xrevrange(JOURNAL, count=1))
+                    last = newest[0][0] if newest else "0-0"
+                    continue
+                block = min(READ_BLOCK_MS, int(self.timeout * 500))
+                found = await self._call(self.redis.xread({JOURNAL: last}, block=block))
+                for _, items in found or []:
+                    for item_id, fields in items:
+                        last = item_id
+                        entry = self._entry(fields)
+                        entry.pop("timeline", None)
+                        self.journal.publish(entry, one_line(orjson.dumps(entry)))
+        except StateUnavailable:
+            pass
+
+    # --- kept replies ----------------------------------------------------------------
+
+    @staticmethod
+    def _key(namespace: str, api: str, reply_id: str) -> str:
+        return f"{PREFIX}k:{space(namespace)}:{api}:{reply_id}"
+
+    async def get(self, namespace: str, api: str, reply_id: str) -> Stored | None:
+        script = self._scripts["get"]
+        try:
+            data = await self._call(script(keys=[self._key(namespace, api, reply_id)]))
+        except StateUnavailable:  # answered as a reply the server does not hold
+            return None
+        return None if data is None else decode_stored(data)
+
+    async def claim(self, namespace: str, api: str, reply_id: str) -> tuple[Claim, Stored | None]:
+        script = self._scripts["claim"]
+        try:
+            found = await self._call(script(keys=[self._key(namespace, api, reply_id)]))
+        except StateUnavailable:
+            return "missing", None
+        claim = found[0].decode()
+        return claim, decode_stored(found[1]) if claim == "claimed" else None
+
+    async def put(self, namespace: str, api: str, stored: Stored, idle: float | None) -> None:
+        key = self._key(namespace, api, stored.id)
+        idle_ms = 0 if idle is None else max(int(idle * 1000), 1)
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.delete(key)
+        pipe.hset(key, mapping={"data": encode_stored(stored), "state": "", "idle": idle_ms})
+        if idle_ms:
+            pipe.pexpire(key, idle_ms)
+        with contextlib.suppress(StateUnavailable):  # the reply itself is not lost
+            await self._call(pipe.execute())
+
+    async def release(self, namespace: str, api: str, reply_id: str, continued: bool) -> None:
+        script = self._scripts["release"]
+        key = self._key(namespace, api, reply_id)
+        with contextlib.suppress(StateUnavailable):
+            await self._call(script(keys=[key], args=["1" if continued else "0"]))
+
+    def release_soon(self, namespace: str, api: str, reply_id: str, continued: bool) -> None:
+        self._spawn(self.release(namespace, api, reply_id, continued))
+
+    async def delete(self, namespace: str, api: str, reply_id: str) -> bool:
+        try:
+            return bool(await self._call(self.redis.delete(self._key(namespace, api, reply_id))))
+        except StateUnavailable:
+            return False
+
+    def delete_soon(self, namespace: str, api: str, reply_id: str) -> None:
+        self._spawn(self.delete(namespace, api, reply_id))
+
+    # --- namespaces ------------------------------------------------------------------
+
+    async def forget(self, namespace: str | None) -> tuple[list[str], int]:
+        which = ALL if namespace is None else space(namespace)
+        script = self._scripts["forget"]
+        entries, names = await self._call(script(keys=[JOURNAL, CHANGED], args=[PREFIX, which]))
+        self.runtime.clear(namespace)
+        self.counters.reset(namespace)
+        self.journal.clear(namespace)
+        return [name.decode() for name in names], int(entries)

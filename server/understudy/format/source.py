@@ -1,9 +1,9 @@
-"""Reading scenario text into plain data, with the line of every location.
+"""Reading YAML or JSON text into plain data, with the line of every location.
 
-Scenario text comes from files and from admin request bodies, so reading it must be safe
-for any input, and must still say where each value was so that a validation error can
-name a line. Both readers build plain dicts, lists and scalars, never Python objects,
-and fail only with ``SourceError`` (a line and a message):
+Scenario files, chaos and engine profiles and admin request bodies are read here, so
+reading must be safe for any input, and must still say where each value was so that a
+validation error can name a line. Both readers build plain dicts, lists and scalars,
+never Python objects, and fail only with ``SourceError`` (a line and a message):
 
 * YAML is read from the parser's events (libyaml's when PyYAML has it). Aliases are
   refused, so a few hundred bytes cannot expand into gigabytes (a "billion laughs"
@@ -11,10 +11,16 @@ and fail only with ``SourceError`` (a line and a message):
   tags are accepted; nesting deeper than ``MAX_DEPTH`` is refused; a value that cannot
   be constructed (``!!int abc``, a 13th month) is an error at its line.
 * JSON is parsed by orjson, then scanned once for lines and depth.
+
+A YAML document also keeps its text, so that an error can quote a value as it was
+written (``no``, ``1.10``) rather than as YAML read it (false, 1.1): ``written`` reads
+the text again for the few locations asked about, instead of every scalar's text being
+kept for a file that may well be valid.
 """
 
 import re
 from array import array
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -70,6 +76,8 @@ class Document:
     """The lines of a list's items, by the list's location."""
     json: str | None = None
     """JSON text not yet scanned for lines: that waits until a line is asked for."""
+    yaml_text: str | None = None
+    """The YAML text this document is one of, for ``written``."""
 
     def line_of(self, loc: Loc) -> int:
         """The line of ``loc``, or of the nearest enclosing location that has one."""
@@ -87,6 +95,29 @@ class Document:
             loc = loc[:-1]
         return 1
 
+    def written(self, locs: Iterable[Loc]) -> dict[Loc, str]:
+        """The text of each plain (unquoted) scalar at ``locs`` that YAML read as something
+        other than a string: ``no`` for false, ``1.10`` for 1.1. JSON says what it means."""
+        wanted = frozenset(locs)
+        if self.yaml_text is None or not wanted:
+            return {}
+        last = max((loc[0] for loc in wanted if loc and isinstance(loc[0], int)), default=-1)
+        found: dict[Loc, str] = {}
+        loader = _LOADER(self.yaml_text)
+        try:
+            _expect(loader, StreamStartEvent)
+            for index in range(last + 1):  # the documents up to the last one asked about
+                _expect(loader, DocumentStartEvent)
+                builder = _YamlBuilder(loader, (index,), wanted)
+                builder.build()
+                found.update(builder.written)
+                _expect(loader, DocumentEndEvent)
+        except (yaml.YAMLError, SourceError):  # the text was read once already; just in case
+            pass
+        finally:
+            loader.dispose()
+        return found
+
 
 # --- YAML ------------------------------------------------------------------------------
 
@@ -95,7 +126,7 @@ def read_yaml(text: str) -> list[Document]:
     """Every document in ``text``; ``SourceError`` for bad or refused YAML."""
     loader = _LOADER(text)
     try:
-        return _documents(loader)
+        return _documents(loader, text)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else 1
@@ -116,12 +147,14 @@ def _reader_line(text: str, position: int) -> int:
     return text.encode("utf-8", "surrogatepass").count(b"\n", 0, position) + 1
 
 
-def _documents(loader: Any) -> list[Document]:
+def _documents(loader: Any, text: str) -> list[Document]:
     documents: list[Document] = []
     _expect(loader, StreamStartEvent)
     while not loader.check_event(StreamEndEvent):
         _expect(loader, DocumentStartEvent)
-        documents.append(_YamlBuilder(loader, (len(documents),)).build())
+        document = _YamlBuilder(loader, (len(documents),)).build()
+        document.yaml_text = text
+        documents.append(document)
         _expect(loader, DocumentEndEvent)
     return documents
 
@@ -156,9 +189,12 @@ _NO_KEY = object()
 class _YamlBuilder:
     """Plain data from one document's events, without recursion (so depth costs no stack)."""
 
-    def __init__(self, loader: Any, root: Loc) -> None:
+    def __init__(self, loader: Any, root: Loc, wanted: frozenset[Loc] = frozenset()) -> None:
         self.loader = loader
         self.root = root
+        self.wanted = wanted
+        """Locations whose scalar text to keep in ``written``, if YAML read it as no string."""
+        self.written: dict[Loc, str] = {}
         self.lines: dict[Loc, int] = {}
         self.items: dict[Loc, array] = {}
         self.stack: list[_Frame] = []
@@ -176,8 +212,10 @@ class _YamlBuilder:
                 self._key(event)
                 continue
             elif isinstance(event, ScalarEvent):
-                self._locate(event)
+                loc = self._locate(event)
                 value = self._scalar(event)
+                if loc in self.wanted and not event.style and not isinstance(value, str):
+                    self.written[loc] = event.value
             elif isinstance(event, CollectionStartEvent):
                 self._open(event)
                 continue

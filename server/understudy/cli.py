@@ -10,6 +10,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
 from understudy._version import __version__
+from understudy.core.words import plural
 from understudy.engine import load_profile
 from understudy.engine.profile import profile_schema as engine_schema
 from understudy.faults.chaos import load_chaos
@@ -382,7 +383,7 @@ def validate(paths: Sequence[str]) -> int:
     loaded = _catalog(paths)
     if isinstance(loaded, int):
         return loaded
-    print(f"ok: {len(loaded)} scenarios")
+    print(f"ok: {plural(len(loaded), 'scenario')}")
     return 0
 
 

@@ -63,7 +63,7 @@ def validate(
     ``name`` says what the value is ("scenario"); ``shown`` goes before every field path.
     """
     if not isinstance(data, dict):
-        return None, [f"{source}:{doc.line_of(loc)}: a {name} must be a mapping"]
+        return None, [f"{source}:{doc.line_of(loc)}: {_a(name)} must be a mapping"]
     try:
         return model.model_validate(data), []
     except ValidationError as exc:
@@ -90,7 +90,7 @@ def load_model_file(path: Path, model: type[Model], name: str, key: str) -> Mode
     documents = read(read_path(path), source, syntax_of(path))
     if len(documents) > 1:
         line = documents[1].line_of((1,))
-        raise FormatError([f"{source}:{line}: a {name} is one document; this is a second"])
+        raise FormatError([f"{source}:{line}: {_a(name)} is one document; this is a second"])
     doc = documents[0] if documents else Document(None)
     data, loc, shown = doc.data, (0,), ()
     if isinstance(data, dict) and set(data) == {key}:
@@ -99,6 +99,10 @@ def load_model_file(path: Path, model: type[Model], name: str, key: str) -> Mode
     if value is None:
         raise FormatError(problems)
     return value
+
+
+def _a(noun: str) -> str:
+    return f"{'an' if noun[:1] in 'aeiou' else 'a'} {noun}"
 
 
 def document_schema(

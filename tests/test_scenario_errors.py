@@ -97,6 +97,46 @@ def test_a_bad_scenario_says_where_and_what_to_write(tmp_path: Path, text: str, 
         assert internal not in stderr
 
 
+README_FILES = {
+    "default.yaml": "# the catalog's fallback\nname: default\ndefault: true\nreply: {content: Hi}\n",
+    "mine.yaml": """name: 123
+reply: {content: hi}
+---
+name: polite-no
+match: {last_user_message: "(?i)can you"}
+reply:
+  content: no
+---
+name: cut-short
+reply:
+  content: "This will not get far."
+  fault: {kind: disconnect, after_events: two}
+---
+name: slow
+reply:
+  content: "Slow."
+  delivery: {tokens_per_sec: 5}
+""",
+    "more.yaml": "name: fallback\ndefault: true\nreply: {content: Sorry?}\n",
+}
+
+
+def test_the_readme_example_is_what_validate_prints(tmp_path: Path) -> None:
+    (tmp_path / "scenarios").mkdir()
+    for name, text in README_FILES.items():
+        (tmp_path / "scenarios" / name).write_text(text, encoding="utf-8")
+    result = subprocess.run(
+        [sys.executable, "-m", "understudy", "validate", "scenarios/"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 1
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    assert f"$ understudy validate scenarios/\n{result.stderr}```" in readme, result.stderr
+
+
 def test_yaml_reads_y_and_n_as_text_and_quoted_words_as_text() -> None:
     [scenario] = load_text("name: t\nreply: {content: y, refusal: 'no'}\n")
     assert (scenario.reply.content, scenario.reply.refusal) == ("y", "no")

@@ -175,7 +175,10 @@ SHORT_FORMS = [
     "chaos: {faults: [rate_limit, {kind: truncate, after_events: 1}, {framing: {write_size: 1}}]}",
     "content: [a, b]",
     "content: {json: auto}",
+    "content:",  # nothing: a reply of tool calls alone
+    "reasoning: [Let me, ' think.']",
     "tool_calls: [{name: auto, arguments: auto}]",
+    "tool_calls: [{name: f, arguments: }]",
     "tool_calls: [{name: f, arguments: '{\"a\": 1}'}]",
 ]
 SHORT_MATCHES = [

@@ -144,9 +144,9 @@ _LISTED_SCENARIO = {
 class _WithoutNullDefaults(GenerateJsonSchema):
     """Pydantic's schemas, less ``"default": null``.
 
-    A null default only says a field may be left out, which ``required`` already says.
-    And a few fields whose schemas are written by hand (``after_events``, ``arguments``)
-    do not admit null, which OpenAPI validators report: they check defaults too.
+    A null default only says a field may be left out, which ``required`` already says,
+    and a field whose schema admits no null (``chunking``, written by hand) would make
+    OpenAPI validators complain: they check defaults too.
     """
 
     def default_schema(self, schema: core_schema.WithDefaultSchema) -> JsonSchemaValue:

@@ -129,14 +129,12 @@ def _quoting_hints(
         for index, error in enumerate(errors)
         if _is_scalar(error.get("input")) and _same(_at(data, tuple(error["loc"])), error["input"])
     }
-    candidates = dict(list(candidates.items())[:20])  # each costs a validation
-    written = doc.written((*loc, *path) for path in candidates.values()) if candidates else {}
     hints = {}
-    for index, path in candidates.items():
-        text = written.get((*loc, *path))
+    for index, path in list(candidates.items())[:20]:  # each costs a validation
+        value = errors[index]["input"]
+        text = doc.written((*loc, *path), value)
         if text and _valid_with(model, data, path, text):
-            read = _as_read(errors[index]["input"], text)
-            hints[index] = f'YAML reads {text} as {read}, so quote it: "{text}"'
+            hints[index] = f'YAML reads {text} as {_as_read(value, text)}, so quote it: "{text}"'
     return hints
 
 

@@ -13,14 +13,14 @@ never Python objects, and fail only with ``SourceError`` (a line and a message):
 * JSON is parsed by orjson, then scanned once for lines and depth.
 
 A YAML document also keeps its text, so that an error can quote a value as it was
-written (``no``, ``1.10``) rather than as YAML read it (false, 1.1): ``written`` reads
-the text again for the few locations asked about, instead of every scalar's text being
-kept for a file that may well be valid.
+written (``no``, ``1.10``) rather than as YAML read it (false, 1.1). Only when an error
+asks is the text read again, once per document, keeping the few scalars whose text is
+not what their value prints as (``no``, ``On``, ``1.10``, ``~``), at most
+``MAX_UNUSUAL``: a valid file costs nothing, and a bad one no more than a second read.
 """
 
 import re
 from array import array
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -44,6 +44,8 @@ Loc = tuple[str | int, ...]
 
 MAX_DEPTH = 64
 """Deepest nesting of mappings and lists; a scenario needs about ten."""
+MAX_UNUSUAL = 1000
+"""Scalars whose text ``Document.written`` keeps from a second read of a bad document."""
 
 _YAML_TAG = "tag:yaml.org,2002:"
 _SCALAR_TAGS = frozenset(_YAML_TAG + name for name in ("str", "int", "float", "bool", "null"))
@@ -78,6 +80,7 @@ class Document:
     """JSON text not yet scanned for lines: that waits until a line is asked for."""
     yaml_text: str | None = None
     """The YAML text this document is one of, for ``written``."""
+    _unusual: "Unusual | None" = field(default=None, repr=False)
 
     def line_of(self, loc: Loc) -> int:
         """The line of ``loc``, or of the nearest enclosing location that has one."""
@@ -95,28 +98,55 @@ class Document:
             loc = loc[:-1]
         return 1
 
-    def written(self, locs: Iterable[Loc]) -> dict[Loc, str]:
-        """The text of each plain (unquoted) scalar at ``locs`` that YAML read as something
-        other than a string: ``no`` for false, ``1.10`` for 1.1. JSON says what it means."""
-        wanted = frozenset(locs)
-        if self.yaml_text is None or not wanted:
-            return {}
-        last = max((loc[0] for loc in wanted if loc and isinstance(loc[0], int)), default=-1)
-        found: dict[Loc, str] = {}
-        loader = _LOADER(self.yaml_text)
-        try:
-            _expect(loader, StreamStartEvent)
-            for index in range(last + 1):  # the documents up to the last one asked about
-                _expect(loader, DocumentStartEvent)
-                builder = _YamlBuilder(loader, (index,), wanted)
-                builder.build()
-                found.update(builder.written)
-                _expect(loader, DocumentEndEvent)
-        except (yaml.YAMLError, SourceError):  # the text was read once already; just in case
-            pass
-        finally:
-            loader.dispose()
-        return found
+    def written(self, loc: Loc, value: Any) -> str | None:
+        """How the plain (unquoted) scalar that YAML read as ``value`` at ``loc`` was written:
+        ``no`` for false, ``1.10`` for 1.1, ``123`` for 123. None for JSON, which says
+        what it means, and for a string."""
+        if self.yaml_text is None or isinstance(value, str):
+            return None
+        if self._unusual is None:
+            self._unusual = _unusual(self.yaml_text)
+        text = self._unusual.texts.get(loc)
+        if text is None and self._unusual.complete:
+            text = _printed(value)
+        return text
+
+
+@dataclass
+class Unusual:
+    """The plain scalars of a YAML text written other than their value prints."""
+
+    texts: dict[Loc, str] = field(default_factory=dict)
+    complete: bool = True
+    """False when there were more than ``MAX_UNUSUAL``: the rest are not known."""
+
+
+def _printed(value: Any) -> str:
+    """A scalar's value the way YAML would print it: ``false``, ``null``, ``1.5``."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return repr(value)
+
+
+def _unusual(text: str) -> Unusual:
+    """A second read of ``text`` (already read once without error), for ``written``."""
+    found = Unusual()
+    loader = _LOADER(text)
+    try:
+        _expect(loader, StreamStartEvent)
+        index = 0
+        while not loader.check_event(StreamEndEvent):
+            _expect(loader, DocumentStartEvent)
+            _YamlBuilder(loader, (index,), found).build()
+            _expect(loader, DocumentEndEvent)
+            index += 1
+    except (yaml.YAMLError, SourceError):  # it was read once without error; just in case
+        found.complete = False
+    finally:
+        loader.dispose()
+    return found
 
 
 # --- YAML ------------------------------------------------------------------------------
@@ -189,12 +219,11 @@ _NO_KEY = object()
 class _YamlBuilder:
     """Plain data from one document's events, without recursion (so depth costs no stack)."""
 
-    def __init__(self, loader: Any, root: Loc, wanted: frozenset[Loc] = frozenset()) -> None:
+    def __init__(self, loader: Any, root: Loc, unusual: Unusual | None = None) -> None:
         self.loader = loader
         self.root = root
-        self.wanted = wanted
-        """Locations whose scalar text to keep in ``written``, if YAML read it as no string."""
-        self.written: dict[Loc, str] = {}
+        self.unusual = unusual
+        """Where to keep the text of plain scalars read as no string and printed otherwise."""
         self.lines: dict[Loc, int] = {}
         self.items: dict[Loc, array] = {}
         self.stack: list[_Frame] = []
@@ -214,8 +243,8 @@ class _YamlBuilder:
             elif isinstance(event, ScalarEvent):
                 loc = self._locate(event)
                 value = self._scalar(event)
-                if loc in self.wanted and not event.style and not isinstance(value, str):
-                    self.written[loc] = event.value
+                if self.unusual is not None:
+                    self._keep_unusual(loc, event, value)
             elif isinstance(event, CollectionStartEvent):
                 self._open(event)
                 continue
@@ -224,6 +253,16 @@ class _YamlBuilder:
             if not self.stack:
                 return Document(value, self.lines, self.items)
             self._place(value)
+
+    def _keep_unusual(self, loc: Loc, event: Any, value: Any) -> None:
+        unusual = self.unusual
+        if unusual is None or event.style or isinstance(value, str):
+            return  # libyaml says '' for plain, PyYAML None
+        if event.value != _printed(value):
+            if len(unusual.texts) < MAX_UNUSUAL:
+                unusual.texts[loc] = event.value
+            else:
+                unusual.complete = False
 
     def _is_key(self) -> bool:
         """Is the next node a key? In a mapping, every other one is."""

@@ -253,7 +253,12 @@ class ToolCallSpec(Strict):
             {
                 "description": "An object, a string holding a JSON object, or 'auto': "
                 "generated from the offered tool's JSON Schema, valid against it.",
-                "anyOf": [{"type": "object"}, {"type": "string"}, {"const": AUTO}],
+                "anyOf": [
+                    {"type": "object"},
+                    {"const": AUTO},
+                    {"type": "string"},
+                    {"type": "null"},
+                ],
             }
         ),
     ] = None
@@ -323,10 +328,7 @@ class UsageSpec(Strict):
     cached_tokens: NonNegativeInt | None = None
 
 
-TextOrChunks = Annotated[
-    str | list[str] | None,
-    WithJsonSchema({"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]}),
-]
+TextOrChunks = str | list[str] | None
 
 
 class JsonContent(Strict):
@@ -335,24 +337,7 @@ class JsonContent(Strict):
     json_: Literal["auto"] = Field(alias="json")
 
 
-ContentSpec = Annotated[
-    str | list[str] | JsonContent | None,
-    WithJsonSchema(
-        {
-            "anyOf": [
-                {"type": "string"},
-                {"type": "array", "items": {"type": "string"}},
-                {
-                    "type": "object",
-                    "properties": {"json": {"const": AUTO}},
-                    "required": ["json"],
-                    "additionalProperties": False,
-                    "description": "JSON valid for the request's response format schema.",
-                },
-            ]
-        }
-    ),
-]
+ContentSpec = str | list[str] | JsonContent | None
 
 
 class ReplySpec(Strict):

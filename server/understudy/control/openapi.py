@@ -144,9 +144,7 @@ _LISTED_SCENARIO = {
 class _WithoutNullDefaults(GenerateJsonSchema):
     """Pydantic's schemas, less ``"default": null``.
 
-    A null default only says a field may be left out, which ``required`` already says,
-    and a field whose schema admits no null (``chunking``, written by hand) would make
-    OpenAPI validators complain: they check defaults too.
+    A null default only says a field may be left out, which ``required`` already says.
     """
 
     def default_schema(self, schema: core_schema.WithDefaultSchema) -> JsonSchemaValue:

@@ -27,7 +27,7 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-def shorthands(handler: GetJsonSchemaHandler, schema: CoreSchema, *forms: Any) -> JsonSchema:
+def _shorthands(handler: GetJsonSchemaHandler, schema: CoreSchema, *forms: Any) -> JsonSchema:
     """A model's JSON schema that also admits the short ``forms`` its validator accepts; a
     form that is a model class stands for that model's schema."""
     reference = handler(schema)
@@ -85,7 +85,7 @@ class Shorthand(Strict):
     def __get_pydantic_json_schema__(
         cls, schema: CoreSchema, handler: GetJsonSchemaHandler
     ) -> JsonSchema:
-        return shorthands(handler, schema, *cls.SHORT_FORMS)
+        return _shorthands(handler, schema, *cls.SHORT_FORMS)
 
 
 def is_number(value: Any) -> bool:

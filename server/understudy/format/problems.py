@@ -18,7 +18,7 @@ from pydantic import BaseModel, ValidationError
 
 from understudy.format.source import Document, Loc
 
-Path = tuple[str | int, ...]
+FieldPath = tuple[str | int, ...]
 
 
 class FormatError(ValueError):
@@ -29,7 +29,7 @@ class FormatError(ValueError):
         self.problems = problems
 
 
-def format_loc(loc: Path) -> str:
+def format_loc(loc: FieldPath) -> str:
     """``replies[1].tool_calls[0].arguments``, from the location's parts."""
     text = ""
     for part in loc:
@@ -53,7 +53,7 @@ def explain(
     loc: Loc,
     source: str,
     name: str,
-    shown: Path = (),
+    shown: FieldPath = (),
 ) -> list[str]:
     """``exc``, raised validating ``data`` (at ``loc`` in ``doc``) as ``model``, as problems.
 
@@ -73,7 +73,7 @@ def explain(
     return problems
 
 
-def _message(error: Any, model: type[BaseModel], path: Path) -> str:
+def _message(error: Any, model: type[BaseModel], path: FieldPath) -> str:
     kind = error["type"]
     if kind == "extra_forbidden":
         known = _field_names(_model_at(model, path[:-1]))
@@ -88,7 +88,7 @@ def _message(error: Any, model: type[BaseModel], path: Path) -> str:
 # --- unknown fields: the model at a location ------------------------------------------
 
 
-def _model_at(model: type[BaseModel] | None, path: Path) -> type[BaseModel] | None:
+def _model_at(model: type[BaseModel] | None, path: FieldPath) -> type[BaseModel] | None:
     """The model that validates the mapping at ``path`` inside ``model``'s input. List
     indices and mapping keys stay on the model their container holds."""
     for part in path:
@@ -154,7 +154,7 @@ def _as_read(value: Any, text: str) -> str:
     return "a number" if str(value) == text else f"the number {value}"
 
 
-def _at(data: Any, path: Path) -> Any:
+def _at(data: Any, path: FieldPath) -> Any:
     """The value at ``path`` in ``data``, or a marker that is no input."""
     for part in path:
         if (isinstance(data, dict) and part in data) or (
@@ -169,7 +169,7 @@ def _at(data: Any, path: Path) -> Any:
 _MISSING = object()
 
 
-def _replaced(data: Any, path: Path, value: Any) -> Any:
+def _replaced(data: Any, path: FieldPath, value: Any) -> Any:
     """A copy of ``data`` with ``value`` at ``path``; only the containers on the path are copied."""
     if not path:
         return value
@@ -179,7 +179,7 @@ def _replaced(data: Any, path: Path, value: Any) -> Any:
     return copy
 
 
-def _valid_with(model: type[BaseModel], data: Any, path: Path, text: str) -> bool:
+def _valid_with(model: type[BaseModel], data: Any, path: FieldPath, text: str) -> bool:
     """Whether the error at ``path`` goes away when the value there is ``text``."""
     try:
         model.model_validate(_replaced(data, path, text))

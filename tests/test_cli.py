@@ -48,8 +48,17 @@ def test_validate_bad_file_exits_nonzero_naming_file_line_field(tmp_path: Path) 
 def test_schema_prints_the_json_schema() -> None:
     result = run("schema")
     schema = json.loads(result.stdout)
-    assert schema["title"] == "Understudy scenario"
-    assert {"name", "match", "reply", "replies"} <= set(schema["properties"])
+    assert schema["title"] == "Understudy scenario file"
+    assert {"name", "match", "reply", "replies"} <= set(schema["$defs"]["Scenario"]["properties"])
+    one = json.loads(run("schema", "--kind", "scenario").stdout)
+    assert one["title"] == "Understudy scenario"
+    assert {"name", "match", "reply", "replies"} <= set(one["properties"])
+    assert (
+        json.loads(run("schema", "--kind", "chaos").stdout)["title"] == "Understudy chaos profile"
+    )
+    assert (
+        json.loads(run("schema", "--kind", "engine").stdout)["title"] == "Understudy engine profile"
+    )
 
 
 def test_serve_refuses_to_start_on_a_bad_catalog(tmp_path: Path) -> None:

@@ -16,7 +16,7 @@ import pytest
 from pydantic import BaseModel, Field
 
 from understudy.scenarios import ScenarioError, load_text
-from understudy.scenarios.schema import json_schema
+from understudy.scenarios.schema import file_schema
 
 MODEL = "gpt-4.1-mini"
 CLAUDE = "claude-sonnet-4-5"
@@ -404,7 +404,7 @@ def test_validate_reports_template_and_auto_errors_at_file_line_field(text, prob
 
 
 def test_the_scenario_json_schema_covers_the_new_forms() -> None:
-    schema = json_schema()
+    schema = file_schema()
     for scenario in (
         {"name": "a", "reply": {"content": {"json": "auto"}}},
         {"name": "b", "reply": {"tool_calls": [{"name": "auto", "arguments": "auto"}]}},

@@ -30,6 +30,10 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("leaves", ("understudy._version", "understudy.settings")),
     # 1: the neutral request and reply, API errors, ids, the tokenizer, rate limits.
     ("core", ("understudy.core",)),
+    # 1b: the file formats users write: YAML/JSON read with lines, strict models with short
+    # forms, errors as file:line: field: message. Scenarios, chaos and engine profiles all
+    # read their files through it, so it sits below faults, the lowest of them.
+    ("format", ("understudy.format",)),
     # 2: when each token is due, and the paced SSE writer that sends the frames.
     ("stream", ("understudy.stream",)),
     # 3: the wire formats: OpenAI Chat and Responses, Anthropic Messages, their base class.

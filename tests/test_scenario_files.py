@@ -105,7 +105,7 @@ reply:
 """
     assert problems(text) == [
         "tools.yaml:7: reply.tool_calls[0].arguments: must be an object or a JSON string",
-        "tools.yaml:8: reply.tool_calls[1].argumentz: unknown field",
+        "tools.yaml:8: reply.tool_calls[1].argumentz: unknown field; did you mean `arguments`?",
     ]
 
 
@@ -137,8 +137,9 @@ def test_load_paths_reports_problems_of_every_file(tmp_path: Path) -> None:
     with pytest.raises(ScenarioError) as caught:
         load_paths([tmp_path])
     assert caught.value.problems == [
-        f"{tmp_path / 'a.yaml'}:2: reply.content: must be a string, a list of strings or {{json: auto}}",
-        f"{tmp_path / 'b.yml'}:2: reply.conten: unknown field",
+        f"{tmp_path / 'a.yaml'}:2: reply.content: must be a string, a list of strings or "
+        '{json: auto}; YAML reads 1 as a number, so quote it: "1"',
+        f"{tmp_path / 'b.yml'}:2: reply.conten: unknown field; did you mean `content`?",
     ]
 
 

@@ -106,7 +106,11 @@ def test_a_name_used_twice_exits_1(tmp_path: Path, capsys: pytest.CaptureFixture
 
 def test_an_empty_folder_exits_1(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     status, lines, err = listing(capsys, str(tmp_path))
-    assert (status, lines, err) == (1, [], f"no scenarios in {tmp_path}\n")
+    assert (status, lines, err) == (
+        1,
+        [],
+        f"no scenario files in {tmp_path} (*.yaml, *.yml or *.json)\n",
+    )
 
 
 def test_the_real_command() -> None:

@@ -287,6 +287,13 @@ def log_startup(state: ServerState) -> None:
         url,
         extra=fields(version=__version__, scenarios=count, sources=settings.scenarios, url=url),
     )
+    if not count:
+        logger.warning(
+            "no scenarios in %s: every model request gets a 404 until scenarios are added "
+            "(scenario files there, or POST /_understudy/scenarios)",
+            ", ".join(settings.scenarios),
+            extra=fields(scenarios=0, sources=settings.scenarios),
+        )
 
 
 def lifespan(

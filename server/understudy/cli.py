@@ -6,20 +6,32 @@ import json
 import os
 import signal
 import sys
-from collections.abc import Sequence
-from typing import NoReturn
+from collections.abc import Callable, Sequence
+from typing import Any, NoReturn
 
 from understudy._version import __version__
+from understudy.core.words import plural
 from understudy.engine import load_profile
+from understudy.engine.profile import profile_schema as engine_schema
 from understudy.faults.chaos import load_chaos
+from understudy.faults.chaos import profile_schema as chaos_schema
+from understudy.format import FormatError
 from understudy.record import logs
 from understudy.record.cassette import TIMINGS
 from understudy.record.recorder import DEFAULT_MODE, MODES, Recorder
-from understudy.scenarios import ScenarioError, listing, load_paths
+from understudy.scenarios import Scenario, listing, load_paths
 from understudy.scenarios.catalog import Catalog
-from understudy.scenarios.loader import load_located_paths
-from understudy.scenarios.schema import json_schema
+from understudy.scenarios.loader import load_located_paths, scenario_files
+from understudy.scenarios.schema import file_schema, scenario_schema
 from understudy.settings import Settings, SettingsError
+
+SCHEMAS: dict[str, Callable[[], dict[str, Any]]] = {
+    "file": file_schema,
+    "scenario": scenario_schema,
+    "chaos": chaos_schema,
+    "engine": engine_schema,
+}
+"""``understudy schema --kind``: what each JSON Schema describes a document of."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -246,7 +258,18 @@ def _parser() -> argparse.ArgumentParser:
         help="scenario files or directories (default: env UNDERSTUDY_SCENARIOS, else bundled)",
     )
 
-    commands.add_parser("schema", help="print the JSON Schema of the scenario format")
+    schema = commands.add_parser(
+        "schema",
+        help="print the JSON Schema of a scenario file (or of one scenario, a chaos or an "
+        "engine profile), for editors and other tools",
+    )
+    schema.add_argument(
+        "--kind",
+        choices=list(SCHEMAS),
+        default="file",
+        help="file: a document of a scenario file, which holds one scenario or a list "
+        "(default); scenario: one scenario; chaos: a --chaos file; engine: an --engine file",
+    )
     return parser
 
 
@@ -325,7 +348,7 @@ def serve(args: argparse.Namespace) -> int:
     ):
         try:
             load()
-        except ScenarioError as exc:
+        except FormatError as exc:
             print(f"understudy: invalid {what}:\n{exc}", file=sys.stderr)
             return 2
         except ValueError as exc:
@@ -384,16 +407,10 @@ def state_problem(settings: Settings) -> str | None:
 
 
 def validate(paths: Sequence[str]) -> int:
-    try:
-        scenarios = load_paths(paths)
-        Catalog(scenarios)
-    except ScenarioError as exc:
-        print(exc, file=sys.stderr)
-        return 1
-    except ValueError as exc:
-        print(f"invalid catalog: {exc}", file=sys.stderr)
-        return 1
-    print(f"ok: {len(scenarios)} scenarios")
+    loaded = _catalog(paths)
+    if isinstance(loaded, int):
+        return loaded
+    print(f"ok: {plural(len(loaded), 'scenario')}")
     return 0
 
 
@@ -405,21 +422,35 @@ def list_scenarios(paths: Sequence[str]) -> int:
         except ValueError as exc:
             print(f"understudy: {exc}", file=sys.stderr)
             return 2
+    loaded = _catalog(paths)
+    if isinstance(loaded, int):
+        return loaded
+    for line in listing.table(loaded, Catalog(scenario for scenario, _ in loaded)):
+        print(line)
+    return 0
+
+
+def _catalog(paths: Sequence[str]) -> list[tuple[Scenario, str]] | int:
+    """The scenarios ``paths`` hold, each with its ``file:line``, checked as a catalog; or,
+    with the problems printed, exit status 1. Paths that hold no scenario are a problem
+    here (a server would start, with a warning, and answer every request with a 404)."""
+    shown = ", ".join(map(str, paths))
+    if not scenario_files(paths):
+        print(f"no scenario files in {shown} (*.yaml, *.yml or *.json)", file=sys.stderr)
+        return 1
     try:
         located = load_located_paths(paths)
-        catalog = Catalog(scenario for scenario, _ in located)
-    except ScenarioError as exc:
+        Catalog(scenario for scenario, _ in located)
+    except FormatError as exc:
         print(exc, file=sys.stderr)
         return 1
     except ValueError as exc:
         print(f"invalid catalog: {exc}", file=sys.stderr)
         return 1
     if not located:
-        print(f"no scenarios in {', '.join(map(str, paths))}", file=sys.stderr)
+        print(f"no scenarios in {shown}", file=sys.stderr)
         return 1
-    for line in listing.table(located, catalog):
-        print(line)
-    return 0
+    return located
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -435,5 +466,5 @@ def main(argv: Sequence[str] | None = None) -> int:
         # Ctrl-C while loading, before uvicorn handles signals (it handles them after).
         print("understudy: interrupted", file=sys.stderr)
         return 130
-    print(json.dumps(json_schema(), indent=2))
+    print(json.dumps(SCHEMAS[args.kind](), indent=2))
     return 0

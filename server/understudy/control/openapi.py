@@ -145,8 +145,6 @@ class _WithoutNullDefaults(GenerateJsonSchema):
     """Pydantic's schemas, less ``"default": null``.
 
     A null default only says a field may be left out, which ``required`` already says.
-    And a few fields whose schemas are written by hand (``after_events``, ``arguments``)
-    do not admit null, which OpenAPI validators report: they check defaults too.
     """
 
     def default_schema(self, schema: core_schema.WithDefaultSchema) -> JsonSchemaValue:

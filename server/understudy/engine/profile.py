@@ -6,13 +6,12 @@ per stream when all ``max_running`` slots decode at once: the shape of a batched
 inference server, whose step time grows with the batch.
 """
 
-from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-import yaml
-from pydantic import Field, PositiveFloat, PositiveInt, ValidationError, model_validator
+from pydantic import Field, PositiveFloat, PositiveInt, model_validator
 
-from understudy.faults.specs import Strict
+from understudy.format.files import document_schema, load_model_file, profile_path
+from understudy.format.models import Strict
 
 
 class EngineProfile(Strict):
@@ -85,27 +84,22 @@ PROFILES: dict[str, dict[str, object]] = {
 
 def load_profile(value: str | None) -> EngineProfile | None:
     """A profile: a bundled name, or a YAML file holding its fields (or an ``engine:``
-    mapping). Raises ``ValueError`` naming the file and the fields at fault."""
+    mapping). Raises ``FormatError`` naming the file, line and field at fault."""
     if not value:
         return None
     if value in PROFILES:
         return EngineProfile.model_validate(PROFILES[value])
-    path = Path(value)
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-        raise ValueError(
-            f"engine profile '{value}': not a bundled profile ({', '.join(PROFILES)}) "
-            f"and not a readable YAML file: {exc}"
-        ) from None
-    if isinstance(data, dict) and set(data) == {"engine"}:
-        data = data["engine"]
-    try:
-        return EngineProfile.model_validate(data or {})
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(part) for part in error['loc']) or 'engine'}: "
-            f"{str(error['msg']).removeprefix('Value error, ')}"
-            for error in exc.errors()
-        )
-        raise ValueError(f"{path}: invalid engine profile: {problems}") from None
+    return load_model_file(
+        profile_path(value, "engine", PROFILES), EngineProfile, "engine profile", "engine"
+    )
+
+
+def profile_schema() -> dict[str, Any]:
+    """The JSON Schema of an engine profile file."""
+    return document_schema(
+        EngineProfile,
+        "Understudy engine profile",
+        "The engine's fields, or an 'engine:' mapping holding them; every field is optional.",
+        key="engine",
+        empty=True,
+    )

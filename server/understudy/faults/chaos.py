@@ -7,14 +7,11 @@ keeps only the choices that can act on it.
 
 import itertools
 import random
-from pathlib import Path
 from typing import Any
-
-import yaml
-from pydantic import ValidationError
 
 from understudy.faults import violations
 from understudy.faults.specs import ChaosChoice, ChaosSpec
+from understudy.format.files import document_schema, load_model_file, profile_path
 
 
 def _usable(choice: ChaosChoice, api: str, stream: bool, has_tool_calls: bool) -> bool:
@@ -102,26 +99,21 @@ PROFILES: dict[str, dict[str, Any]] = {
 
 
 def load_chaos(value: str | None) -> Chaos | None:
-    """A chaos profile: a bundled name or a YAML file holding a ``chaos`` mapping."""
+    """A chaos profile: a bundled name or a YAML file holding a ``chaos`` mapping (or its
+    fields). Raises ``FormatError`` naming the file, line and field at fault."""
     if not value:
         return None
     if value in PROFILES:
         return Chaos(ChaosSpec.model_validate(PROFILES[value]), value)
-    path = Path(value)
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-        raise ValueError(
-            f"chaos profile '{value}': not a bundled profile ({', '.join(PROFILES)}) "
-            f"and not a readable YAML file: {exc}"
-        ) from None
-    if isinstance(data, dict) and set(data) == {"chaos"}:
-        data = data["chaos"]
-    try:
-        return Chaos(ChaosSpec.model_validate(data), str(path))
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(part) for part in error['loc']) or 'chaos'}: {error['msg']}"
-            for error in exc.errors()
-        )
-        raise ValueError(f"{path}: invalid chaos profile: {problems}") from None
+    path = profile_path(value, "chaos", PROFILES)
+    return Chaos(load_model_file(path, ChaosSpec, "chaos profile", "chaos"), str(path))
+
+
+def profile_schema() -> dict[str, Any]:
+    """The JSON Schema of a chaos profile file."""
+    return document_schema(
+        ChaosSpec,
+        "Understudy chaos profile",
+        "A 'chaos:' mapping, or its fields: probability, seed and the faults to pick from.",
+        key="chaos",
+    )

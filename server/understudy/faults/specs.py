@@ -10,10 +10,8 @@ import re
 from typing import Annotated, Any, Literal
 
 from pydantic import (
-    BaseModel,
-    ConfigDict,
+    BeforeValidator,
     Field,
-    GetJsonSchemaHandler,
     NonNegativeFloat,
     NonNegativeInt,
     PositiveFloat,
@@ -22,10 +20,9 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from pydantic.json_schema import JsonSchemaValue as JsonSchema
-from pydantic_core import CoreSchema
 
 from understudy.faults.violations import VIOLATIONS
+from understudy.format.models import OneOrList, Shorthand, Strict, is_number, is_whole
 from understudy.providers import API_NAMES, PRESET_NAMES
 
 ErrorPreset = Literal[PRESET_NAMES]  # type: ignore[valid-type]
@@ -35,52 +32,25 @@ LineEnding = Literal["lf", "crlf", "cr", "mixed"]
 ApiName = Literal[API_NAMES]  # type: ignore[valid-type]
 
 
-class Strict(BaseModel):
-    """The base of every model of the scenario format: unknown fields are errors, and a
-    loaded scenario never changes."""
+class EventRange(Shorthand):
+    """A position drawn at random (from the chaos or delivery seed) per request;
+    ``after_events: 3`` is the range ``{min: 3, max: 3}``."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-def _shorthands(handler: GetJsonSchemaHandler, schema: CoreSchema, *forms: Any) -> JsonSchema:
-    """A model's JSON schema that also admits the short ``forms`` its validator accepts."""
-    reference = handler(schema)
-    definition = handler.resolve_ref_schema(reference)
-    full = dict(definition)
-    definition.clear()
-    definition["anyOf"] = [*forms, full]
-    return reference
-
-
-class EventRange(Strict):
-    """A position drawn at random (from the chaos or delivery seed) per request."""
+    ACCEPTS = "a whole number or {min, max}"
+    SHORT_FORMS = ({"type": "integer", "minimum": 0},)
 
     min: NonNegativeInt = 0
     max: NonNegativeInt
+
+    @classmethod
+    def expand(cls, value: Any) -> dict[str, Any] | None:
+        return {"min": value, "max": value} if is_whole(value) else None
 
     @model_validator(mode="after")
     def _ordered(self) -> "EventRange":
         if self.min > self.max:
             raise ValueError("min must not exceed max")
         return self
-
-
-_RANGE_SCHEMA = {
-    "type": "object",
-    "properties": {
-        "min": {"type": "integer", "minimum": 0},
-        "max": {"type": "integer", "minimum": 0},
-    },
-    "required": ["max"],
-    "additionalProperties": False,
-}
-
-
-def _position(value: Any) -> Any:
-    """``after_events: 3`` is the range ``{min: 3, max: 3}``."""
-    if isinstance(value, int) and not isinstance(value, bool):
-        return {"min": value, "max": value}
-    return value
 
 
 class RateLimitSpec(Strict):
@@ -127,8 +97,22 @@ def check_header(name: str, value: str) -> None:
         raise ValueError(f"{name}: the value is {size} bytes, more than {MAX_HEADER_VALUE}")
 
 
-class ErrorSpec(Strict):
+HeaderValue = Annotated[
+    str,
+    BeforeValidator(lambda value: str(value) if is_number(value) else value),
+    WithJsonSchema({"type": ["string", "number"]}),
+]
+"""A response header's value; a number (``x-extra: 1``) is sent as its text."""
+
+
+class ErrorSpec(Shorthand):
     """An error: a preset name, a status, or a preset with fields overridden."""
+
+    ACCEPTS = "a preset name (rate_limit, overloaded, ...), a status from 400 to 599, or a mapping"
+    SHORT_FORMS = (
+        {"enum": list(PRESET_NAMES), "description": "A preset error."},
+        {"type": "integer", "minimum": 400, "maximum": 599, "description": "An HTTP status."},
+    )
 
     preset: ErrorPreset | None = Field(
         None, description="rate_limit, overloaded, server_error, context_length_exceeded, ..."
@@ -142,38 +126,18 @@ class ErrorSpec(Strict):
     retry_after: NonNegativeFloat | None = Field(None, description="Seconds: retry-after.")
     retry_after_ms: NonNegativeFloat | None = Field(None, description="Milliseconds.")
     should_retry: bool | None = Field(None, description="x-should-retry; false unless set.")
-    headers: dict[str, str] | None = Field(None, description="More response headers.")
+    headers: dict[str, HeaderValue] | None = Field(None, description="More response headers.")
     rate_limits: RateLimitSpec | bool | None = Field(
         None, description="Rate-limit headers; default on for 429, false to omit."
     )
 
     @classmethod
-    def __get_pydantic_json_schema__(
-        cls, schema: CoreSchema, handler: GetJsonSchemaHandler
-    ) -> JsonSchema:
-        presets = {"enum": list(ErrorPreset.__args__)}
-        return _shorthands(handler, schema, presets, {"type": "integer"})
-
-    @model_validator(mode="before")
-    @classmethod
-    def _shorthand(cls, data: Any) -> Any:
-        if isinstance(data, str):
-            return {"preset": data}
-        if isinstance(data, int) and not isinstance(data, bool):
-            return {"status": data}
-        return data
-
-    @field_validator("headers", mode="before")
-    @classmethod
-    def _header_values(cls, value: Any) -> Any:
-        if isinstance(value, dict):
-            return {
-                name: str(item)
-                if isinstance(item, int | float) and not isinstance(item, bool)
-                else item
-                for name, item in value.items()
-            }
-        return value
+    def expand(cls, value: Any) -> dict[str, Any] | None:
+        if isinstance(value, str):
+            return {"preset": value}
+        if is_whole(value):
+            return {"status": value}
+        return None
 
     @field_validator("headers")
     @classmethod
@@ -193,18 +157,11 @@ class FaultSpec(Strict):
     """One thing that goes wrong in a stream; positions count the reply's events."""
 
     kind: FaultKind
-    after_events: Annotated[
-        EventRange | None,
-        WithJsonSchema(
-            {
-                "description": "Events sent before the fault acts (0: before the first); "
-                "a number or {min, max} drawn per request.",
-                "anyOf": [{"type": "integer", "minimum": 0}, _RANGE_SCHEMA],
-            }
-        ),
-    ] = None
-
-    _after_events = field_validator("after_events", mode="before")(_position)
+    after_events: EventRange | None = Field(
+        None,
+        description="Events sent before the fault acts (0: before the first); "
+        "a number or {min, max} drawn per request.",
+    )
     after_bytes: NonNegativeInt | None = Field(
         None, description="disconnect: cut after this many body bytes."
     )
@@ -258,11 +215,6 @@ class FaultSpec(Strict):
         return self.violation
 
 
-def fault_list(value: Any) -> Any:
-    """``fault:`` takes one mapping or a list of them."""
-    return [value] if isinstance(value, dict) else value
-
-
 def check_faults(faults: list[FaultSpec] | None, has_tool_calls: bool | None = None) -> None:
     """Rules for faults that act together in one reply."""
     if not faults:
@@ -291,31 +243,25 @@ class FramingSpec(Strict):
     write_gap_ms: NonNegativeFloat = Field(0, description="Pause between one event's writes.")
 
 
-class ChaosChoice(Strict):
-    """One outcome chaos mode can pick; a bare fault mapping is short for ``fault:``."""
+class ChaosChoice(Shorthand):
+    """One outcome chaos mode can pick; a bare fault mapping is short for ``fault:``, and
+    a preset name for ``error:``."""
+
+    ACCEPTS = "a preset error name, a fault (a mapping with kind), or {error, fault, framing}"
+    SHORT_FORMS = ({"enum": list(PRESET_NAMES), "description": "A preset error."}, FaultSpec)
 
     error: ErrorSpec | None = None
-    fault: list[FaultSpec] | None = None
+    fault: OneOrList[FaultSpec] | None = None
     framing: FramingSpec | None = None
     weight: PositiveFloat = 1.0
 
     @classmethod
-    def __get_pydantic_json_schema__(
-        cls, schema: CoreSchema, handler: GetJsonSchemaHandler
-    ) -> JsonSchema:
-        bare = {"type": "object", "required": ["kind"], "description": "a bare fault"}
-        return _shorthands(handler, schema, {"type": "string"}, bare)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _bare_fault(cls, data: Any) -> Any:
-        if isinstance(data, dict) and "kind" in data:
-            return {"fault": [data]}
-        if isinstance(data, str):
-            return {"error": data}
-        return data
-
-    _faults = field_validator("fault", mode="before")(fault_list)
+    def expand(cls, value: Any) -> dict[str, Any] | None:
+        if isinstance(value, dict) and "kind" in value:
+            return {"fault": [value]}
+        if isinstance(value, str):
+            return {"error": value}
+        return None
 
     @model_validator(mode="after")
     def _something(self) -> "ChaosChoice":

@@ -1,6 +1,6 @@
 """Loading scenario files: YAML (or JSON) to validated ``Scenario`` objects.
 
-The readers (``source``) keep the line of every key and list item while they build plain
+The readers (``understudy.format``) keep the line of every key and list item while they build plain
 Python data, so a validation error can name the file, the line and the field:
 ``scenarios/tools.yaml:14: replies[1].tool_calls[0].arguments: must be an object or a
 JSON string``. A file with any error is rejected whole. Whatever the text, loading ends
@@ -9,55 +9,17 @@ in scenarios or a ``ScenarioError``, never in another exception.
 
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Literal
 
-from pydantic import ValidationError
-
+from understudy.format.files import Syntax, read, read_path, syntax_of, validate
+from understudy.format.problems import FormatError
+from understudy.format.source import Document, Loc
 from understudy.scenarios.schema import Scenario
-from understudy.scenarios.source import Document, Loc, SourceError, read_json, read_yaml
 
 SUFFIXES = (".yaml", ".yml", ".json")
-Syntax = Literal["yaml", "json"]
 
 
-class ScenarioError(Exception):
+class ScenarioError(FormatError):
     """One or more problems in scenario sources, each ``file:line: field: message``."""
-
-    def __init__(self, problems: list[str]) -> None:
-        super().__init__("\n".join(problems))
-        self.problems = problems
-
-
-def _format_loc(loc: Loc) -> str:
-    text = ""
-    for part in loc:
-        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
-    return text
-
-
-def _message(error: dict[str, Any]) -> str:
-    message = str(error["msg"])
-    for prefix in ("Value error, ", "Assertion failed, "):
-        message = message.removeprefix(prefix)
-    if error["type"] == "extra_forbidden":
-        message = "unknown field"
-    return message
-
-
-def _validate(data: Any, doc: Document, loc: Loc, source: str) -> tuple[Scenario | None, list[str]]:
-    if not isinstance(data, dict):
-        return None, [f"{source}:{doc.line_of(loc)}: a scenario must be a mapping"]
-    try:
-        return Scenario.model_validate(data), []
-    except ValidationError as exc:
-        problems = []
-        for error in exc.errors():
-            where = (*loc, *error["loc"])
-            field = _format_loc(tuple(error["loc"])) or "scenario"
-            problems.append(f"{source}:{doc.line_of(where)}: {field}: {_message(error)}")
-        return None, problems
-    except Exception as exc:  # a validator's own failure is still this scenario's problem
-        return None, [f"{source}:{doc.line_of(loc)}: scenario: {type(exc).__name__}: {exc}"]
 
 
 def load_text(text: str, source: str = "<string>", syntax: Syntax = "yaml") -> list[Scenario]:
@@ -68,20 +30,15 @@ def load_text(text: str, source: str = "<string>", syntax: Syntax = "yaml") -> l
     return [scenario for scenario, _, _ in _load_located(text, source, syntax)]
 
 
-def _read(text: str, source: str, syntax: Syntax) -> list[Document]:
-    try:
-        return read_json(text) if syntax == "json" else read_yaml(text)
-    except SourceError as exc:
-        raise ScenarioError([f"{source}:{exc.line}: {exc.message}"]) from None
-    except Exception as exc:  # the readers mean to raise only SourceError; just in case
-        raise ScenarioError([f"{source}:1: cannot read: {type(exc).__name__}: {exc}"]) from None
-
-
 def _load_located(text: str, source: str, syntax: Syntax) -> list[tuple[Scenario, Document, Loc]]:
     """Scenarios with the document and location each came from."""
+    try:
+        documents = read(text, source, syntax)
+    except FormatError as exc:
+        raise ScenarioError(exc.problems) from None
     scenarios: list[tuple[Scenario, Document, Loc]] = []
     problems: list[str] = []
-    for doc_index, doc in enumerate(_read(text, source, syntax)):
+    for doc_index, doc in enumerate(documents):
         data = doc.data
         if data is None:
             continue
@@ -89,7 +46,7 @@ def _load_located(text: str, source: str, syntax: Syntax) -> list[tuple[Scenario
         if isinstance(data, list):
             items = [(item, (doc_index, i)) for i, item in enumerate(data)]
         for item, loc in items:
-            scenario, errors = _validate(item, doc, loc, source)
+            scenario, errors = validate(Scenario, item, doc, loc, source, "scenario")
             problems.extend(errors)
             if scenario is not None:
                 scenario._defined_at = f"{source}:{doc.line_of((*loc, 'name'))}"
@@ -114,7 +71,8 @@ def scenario_files(paths: Iterable[str | Path]) -> list[Path]:
 def load_paths(paths: Iterable[str | Path]) -> list[Scenario]:
     """Load scenarios from files and directories, in order; all problems are reported together.
 
-    Scenario names must be unique across the whole catalog.
+    Scenario names must be unique across the whole catalog, and one scenario at most
+    may be the default.
     """
     return [scenario for scenario, _ in load_located_paths(paths)]
 
@@ -124,16 +82,11 @@ def load_located_paths(paths: Iterable[str | Path]) -> list[tuple[Scenario, str]
     scenarios: list[tuple[Scenario, str]] = []
     problems: list[str] = []
     first_seen: dict[str, str] = {}
+    first_default: tuple[str, str] | None = None  # its name and where it says default
     for path in scenario_files(paths):
         try:
-            text = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            problems.append(f"{path}:1: cannot read: {exc}")
-            continue
-        syntax: Syntax = "json" if path.suffix == ".json" else "yaml"
-        try:
-            located = _load_located(text, str(path), syntax)
-        except ScenarioError as exc:
+            located = _load_located(read_path(path), str(path), syntax_of(path))
+        except FormatError as exc:
             problems.extend(exc.problems)
             continue
         for scenario, doc, loc in located:
@@ -144,6 +97,16 @@ def load_located_paths(paths: Iterable[str | Path]) -> list[tuple[Scenario, str]
                     f"(first defined at {first_seen[scenario.name]})"
                 )
             first_seen.setdefault(scenario.name, where)
+            if scenario.default:
+                flag = f"{path}:{doc.line_of((*loc, 'default'))}"
+                if first_default is None:
+                    first_default = (scenario.name, flag)
+                else:
+                    problems.append(
+                        f"{flag}: default: '{scenario.name}' is a second default scenario; "
+                        f"'{first_default[0]}' is one already ({first_default[1]}): "
+                        "only one scenario may answer what nothing else matches"
+                    )
             scenarios.append((scenario, where))
     if problems:
         raise ScenarioError(problems)

@@ -3,7 +3,9 @@
 Fields that accept several shapes (``api: chat`` or ``api: [chat, messages]``, ``turn: 2``
 or ``turn: {min: 1}``) are normalised by ``before`` validators, so error locations stay
 plain paths such as ``replies[1].tool_calls[0].arguments`` rather than pydantic's
-union branch names.
+union branch names. Each such field declares its short forms where it converts them
+(``understudy.format.models``), so the JSON Schema built from these models
+(``understudy schema``) admits every form the loader does.
 """
 
 import json
@@ -12,6 +14,7 @@ from typing import Annotated, Any, Literal
 from pydantic import (
     AfterValidator,
     Field,
+    GetJsonSchemaHandler,
     NonNegativeFloat,
     NonNegativeInt,
     PositiveFloat,
@@ -21,6 +24,8 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic.json_schema import JsonSchemaValue as JsonSchema
+from pydantic_core import CoreSchema
 
 from understudy.faults.specs import (
     ApiName,
@@ -28,10 +33,10 @@ from understudy.faults.specs import (
     ErrorSpec,
     FaultSpec,
     FramingSpec,
-    Strict,
     check_faults,
-    fault_list,
 )
+from understudy.format.files import document_schema, model_schema
+from understudy.format.models import OneOrList, Shorthand, Strict, is_number, is_whole
 from understudy.providers import API_NAMES
 from understudy.scenarios import patterns, template
 
@@ -40,24 +45,31 @@ FinishReason = Literal[
 ]
 
 
-def _as_list(value: Any) -> Any:
-    return [value] if isinstance(value, str) else value
-
-
 Pattern = Annotated[str, AfterValidator(patterns.check)]
 """A regex RE2 can run; checked where it is given, so an error names its own field."""
 
 
-class TurnRange(Strict):
+class TurnRange(Shorthand):
+    """Assistant turns so far; ``turn: 2`` is ``{min: 2, max: 2}``."""
+
+    ACCEPTS = "a whole number or {min, max}"
+    SHORT_FORMS = ({"type": "integer", "minimum": 0},)
+
     min: NonNegativeInt | None = None
     max: NonNegativeInt | None = None
+
+    @classmethod
+    def expand(cls, value: Any) -> dict[str, Any] | None:
+        return {"min": value, "max": value} if is_whole(value) else None
 
 
 class Match(Strict):
     """Conditions on the request; every condition given must hold."""
 
     model: str | None = Field(None, description="Model name, exact or a glob such as 'gpt-4*'.")
-    api: list[ApiName] | None = Field(None, description=f"{', '.join(API_NAMES)}, or a list.")
+    api: OneOrList[ApiName] | None = Field(
+        None, description=f"{', '.join(API_NAMES)}, or a list; 'endpoint' is another name for it."
+    )
     last_user_message: Pattern | None = Field(
         None, description="Regex (RE2 syntax) searched in the last user message."
     )
@@ -70,7 +82,9 @@ class Match(Strict):
     headers: dict[str, Pattern] | None = Field(
         None, description="Header name to regex (RE2 syntax)."
     )
-    tools: list[str] | None = Field(None, description="Tool names that must all be offered.")
+    tools: OneOrList[str] | None = Field(
+        None, description="Tool names that must all be offered: one name or a list."
+    )
     tool_result: bool | None = Field(
         None, description="Whether the conversation's last message is a tool result."
     )
@@ -99,19 +113,21 @@ class Match(Strict):
             data["api"] = data.pop("endpoint")
         return data
 
-    _api_list = field_validator("api", "tools", mode="before")(_as_list)
+    @classmethod
+    def __get_pydantic_json_schema__(
+        cls, schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchema:
+        reference = handler(schema)
+        definition = handler.resolve_ref_schema(reference)
+        properties = definition["properties"]
+        properties["endpoint"] = {**properties["api"], "description": "Another name for api."}
+        definition["not"] = {"required": ["api", "endpoint"]}
+        return reference
 
     @field_validator("headers")
     @classmethod
     def _header_names(cls, value: dict[str, str] | None) -> dict[str, str] | None:
         return None if value is None else {name.lower(): pattern for name, pattern in value.items()}
-
-    @field_validator("turn", mode="before")
-    @classmethod
-    def _turn_number(cls, value: Any) -> Any:
-        if isinstance(value, int) and not isinstance(value, bool):
-            return {"min": value, "max": value}
-        return value
 
 
 _CHUNKING_SCHEMA = {
@@ -129,8 +145,12 @@ _CHUNKING_SCHEMA = {
 }
 
 
-class JitterSpec(Strict):
-    """Random variation of every gap (TTFT included), reproducible from the delivery seed."""
+class JitterSpec(Shorthand):
+    """Random variation of every gap (TTFT included), reproducible from the delivery seed;
+    ``jitter: 5`` is ``{distribution: uniform, ms: 5}``."""
+
+    ACCEPTS = "a number (ms, uniform) or {distribution, ms, min_ms, max_ms}"
+    SHORT_FORMS = ({"type": "number", "minimum": 0, "description": "Uniform, plus or minus ms."},)
 
     distribution: Literal["fixed", "uniform", "normal"] = Field(
         "uniform",
@@ -140,12 +160,9 @@ class JitterSpec(Strict):
     min_ms: float | None = Field(None, description="Lower bound of the jitter (clamped).")
     max_ms: float | None = Field(None, description="Upper bound of the jitter (clamped).")
 
-    @model_validator(mode="before")
     @classmethod
-    def _number(cls, data: Any) -> Any:
-        if isinstance(data, int | float) and not isinstance(data, bool):
-            return {"distribution": "uniform", "ms": data}
-        return data
+    def expand(cls, value: Any) -> dict[str, Any] | None:
+        return {"distribution": "uniform", "ms": value} if is_number(value) else None
 
     @model_validator(mode="after")
     def _bounds(self) -> "JitterSpec":
@@ -236,7 +253,12 @@ class ToolCallSpec(Strict):
             {
                 "description": "An object, a string holding a JSON object, or 'auto': "
                 "generated from the offered tool's JSON Schema, valid against it.",
-                "anyOf": [{"type": "object"}, {"type": "string"}, {"const": AUTO}],
+                "anyOf": [
+                    {"type": "object"},
+                    {"const": AUTO},
+                    {"type": "string"},
+                    {"type": "null"},
+                ],
             }
         ),
     ] = None
@@ -306,10 +328,7 @@ class UsageSpec(Strict):
     cached_tokens: NonNegativeInt | None = None
 
 
-TextOrChunks = Annotated[
-    str | list[str] | None,
-    WithJsonSchema({"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]}),
-]
+TextOrChunks = str | list[str] | None
 
 
 class JsonContent(Strict):
@@ -318,24 +337,7 @@ class JsonContent(Strict):
     json_: Literal["auto"] = Field(alias="json")
 
 
-ContentSpec = Annotated[
-    str | list[str] | JsonContent | None,
-    WithJsonSchema(
-        {
-            "anyOf": [
-                {"type": "string"},
-                {"type": "array", "items": {"type": "string"}},
-                {
-                    "type": "object",
-                    "properties": {"json": {"const": AUTO}},
-                    "required": ["json"],
-                    "additionalProperties": False,
-                    "description": "JSON valid for the request's response format schema.",
-                },
-            ]
-        }
-    ),
-]
+ContentSpec = str | list[str] | JsonContent | None
 
 
 class ReplySpec(Strict):
@@ -365,13 +367,11 @@ class ReplySpec(Strict):
     error: ErrorSpec | None = Field(
         None, description="Answer with this HTTP error instead (a preset name or a mapping)."
     )
-    fault: list[FaultSpec] | None = Field(
+    fault: OneOrList[FaultSpec] | None = Field(
         None, description="Stream faults: one mapping or a list (see docs/faults.md)."
     )
     framing: FramingSpec | None = Field(None, description="Unusual but legal SSE bytes.")
     chaos: ChaosSpec | None = Field(None, description="Random faults, reproducible by seed.")
-
-    _faults = field_validator("fault", mode="before")(fault_list)
 
     @model_validator(mode="after")
     def _faults_fit(self) -> "ReplySpec":
@@ -478,8 +478,19 @@ class Scenario(Strict):
         return index, replies[index]
 
 
-def json_schema() -> dict[str, Any]:
-    schema = Scenario.model_json_schema()
-    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
-    schema["title"] = "Understudy scenario"
-    return schema
+def file_schema() -> dict[str, Any]:
+    """The JSON Schema of a document of a scenario file: one scenario, a list of them, or
+    nothing; a YAML file of several documents (``---``) is checked document by document."""
+    return document_schema(
+        Scenario,
+        "Understudy scenario file",
+        "One scenario, a list of scenarios, or an empty document. A YAML file of several "
+        "documents (separated by ---) holds one of these in each.",
+        many=True,
+        empty=True,
+    )
+
+
+def scenario_schema() -> dict[str, Any]:
+    """The JSON Schema of one scenario."""
+    return model_schema(Scenario, "Understudy scenario")

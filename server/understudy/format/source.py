@@ -1,9 +1,9 @@
-"""Reading scenario text into plain data, with the line of every location.
+"""Reading YAML or JSON text into plain data, with the line of every location.
 
-Scenario text comes from files and from admin request bodies, so reading it must be safe
-for any input, and must still say where each value was so that a validation error can
-name a line. Both readers build plain dicts, lists and scalars, never Python objects,
-and fail only with ``SourceError`` (a line and a message):
+Scenario files, chaos and engine profiles and admin request bodies are read here, so
+reading must be safe for any input, and must still say where each value was so that a
+validation error can name a line. Both readers build plain dicts, lists and scalars,
+never Python objects, and fail only with ``SourceError`` (a line and a message):
 
 * YAML is read from the parser's events (libyaml's when PyYAML has it). Aliases are
   refused, so a few hundred bytes cannot expand into gigabytes (a "billion laughs"
@@ -11,6 +11,12 @@ and fail only with ``SourceError`` (a line and a message):
   tags are accepted; nesting deeper than ``MAX_DEPTH`` is refused; a value that cannot
   be constructed (``!!int abc``, a 13th month) is an error at its line.
 * JSON is parsed by orjson, then scanned once for lines and depth.
+
+A YAML document also keeps its text, so that an error can quote a value as it was
+written (``no``, ``1.10``) rather than as YAML read it (false, 1.1). Only when an error
+asks is the text read again, once per document, keeping the few scalars whose text is
+not what their value prints as (``no``, ``On``, ``1.10``, ``~``), at most
+``MAX_UNUSUAL``: a valid file costs nothing, and a bad one no more than a second read.
 """
 
 import re
@@ -38,6 +44,8 @@ Loc = tuple[str | int, ...]
 
 MAX_DEPTH = 64
 """Deepest nesting of mappings and lists; a scenario needs about ten."""
+MAX_UNUSUAL = 1000
+"""Scalars whose text ``Document.written`` keeps from a second read of a bad document."""
 
 _YAML_TAG = "tag:yaml.org,2002:"
 _SCALAR_TAGS = frozenset(_YAML_TAG + name for name in ("str", "int", "float", "bool", "null"))
@@ -70,6 +78,9 @@ class Document:
     """The lines of a list's items, by the list's location."""
     json: str | None = None
     """JSON text not yet scanned for lines: that waits until a line is asked for."""
+    yaml_text: str | None = None
+    """The YAML text this document is one of, for ``written``."""
+    _unusual: "Unusual | None" = field(default=None, repr=False)
 
     def line_of(self, loc: Loc) -> int:
         """The line of ``loc``, or of the nearest enclosing location that has one."""
@@ -87,6 +98,56 @@ class Document:
             loc = loc[:-1]
         return 1
 
+    def written(self, loc: Loc, value: Any) -> str | None:
+        """How the plain (unquoted) scalar that YAML read as ``value`` at ``loc`` was written:
+        ``no`` for false, ``1.10`` for 1.1, ``123`` for 123. None for JSON, which says
+        what it means, and for a string."""
+        if self.yaml_text is None or isinstance(value, str):
+            return None
+        if self._unusual is None:
+            self._unusual = _unusual(self.yaml_text)
+        text = self._unusual.texts.get(loc)
+        if text is None and self._unusual.complete:
+            text = _printed(value)
+        return text
+
+
+@dataclass
+class Unusual:
+    """The plain scalars of a YAML text written other than their value prints."""
+
+    texts: dict[Loc, str] = field(default_factory=dict)
+    complete: bool = True
+    """False when there were more than ``MAX_UNUSUAL``: the rest are not known."""
+
+
+def _printed(value: Any) -> str:
+    """A scalar's value the way YAML would print it: ``false``, ``null``, ``1.5``."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return repr(value)
+
+
+def _unusual(text: str) -> Unusual:
+    """A second read of ``text`` (already read once without error), for ``written``."""
+    found = Unusual()
+    loader = _LOADER(text)
+    try:
+        _expect(loader, StreamStartEvent)
+        index = 0
+        while not loader.check_event(StreamEndEvent):
+            _expect(loader, DocumentStartEvent)
+            _YamlBuilder(loader, (index,), found).build()
+            _expect(loader, DocumentEndEvent)
+            index += 1
+    except (yaml.YAMLError, SourceError):  # it was read once without error; just in case
+        found.complete = False
+    finally:
+        loader.dispose()
+    return found
+
 
 # --- YAML ------------------------------------------------------------------------------
 
@@ -95,7 +156,7 @@ def read_yaml(text: str) -> list[Document]:
     """Every document in ``text``; ``SourceError`` for bad or refused YAML."""
     loader = _LOADER(text)
     try:
-        return _documents(loader)
+        return _documents(loader, text)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else 1
@@ -116,12 +177,14 @@ def _reader_line(text: str, position: int) -> int:
     return text.encode("utf-8", "surrogatepass").count(b"\n", 0, position) + 1
 
 
-def _documents(loader: Any) -> list[Document]:
+def _documents(loader: Any, text: str) -> list[Document]:
     documents: list[Document] = []
     _expect(loader, StreamStartEvent)
     while not loader.check_event(StreamEndEvent):
         _expect(loader, DocumentStartEvent)
-        documents.append(_YamlBuilder(loader, (len(documents),)).build())
+        document = _YamlBuilder(loader, (len(documents),)).build()
+        document.yaml_text = text
+        documents.append(document)
         _expect(loader, DocumentEndEvent)
     return documents
 
@@ -156,9 +219,11 @@ _NO_KEY = object()
 class _YamlBuilder:
     """Plain data from one document's events, without recursion (so depth costs no stack)."""
 
-    def __init__(self, loader: Any, root: Loc) -> None:
+    def __init__(self, loader: Any, root: Loc, unusual: Unusual | None = None) -> None:
         self.loader = loader
         self.root = root
+        self.unusual = unusual
+        """Where to keep the text of plain scalars read as no string and printed otherwise."""
         self.lines: dict[Loc, int] = {}
         self.items: dict[Loc, array] = {}
         self.stack: list[_Frame] = []
@@ -176,8 +241,10 @@ class _YamlBuilder:
                 self._key(event)
                 continue
             elif isinstance(event, ScalarEvent):
-                self._locate(event)
+                loc = self._locate(event)
                 value = self._scalar(event)
+                if self.unusual is not None:
+                    self._keep_unusual(loc, event, value)
             elif isinstance(event, CollectionStartEvent):
                 self._open(event)
                 continue
@@ -186,6 +253,16 @@ class _YamlBuilder:
             if not self.stack:
                 return Document(value, self.lines, self.items)
             self._place(value)
+
+    def _keep_unusual(self, loc: Loc, event: Any, value: Any) -> None:
+        unusual = self.unusual
+        if unusual is None or event.style or isinstance(value, str):
+            return  # libyaml says '' for plain, PyYAML None
+        if event.value != _printed(value):
+            if len(unusual.texts) < MAX_UNUSUAL:
+                unusual.texts[loc] = event.value
+            else:
+                unusual.complete = False
 
     def _is_key(self) -> bool:
         """Is the next node a key? In a mapping, every other one is."""

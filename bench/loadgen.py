@@ -436,7 +436,7 @@ class Client(asyncio.Protocol):
                 sh.ttft.append(first - self.t_send)
             if sh.record_gaps and self.n_tokens > 1:
                 sh.drift.append(self.t_last_tok - self.t_first_tok - (self.n_tokens - 1) * sh.itl)
-            if self.n_events == 0:
+            if self.n_events == 0 and not sh.cfg.plain:
                 sh.error("empty_stream")
         elif sh.sample_body is None:
             sh.sample_body = (self.buf_body or self.buf)[:300]
@@ -685,6 +685,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--ramp", type=float, default=0.0, help="stagger stream starts over S seconds")
     p.add_argument("--drain-timeout", type=float, default=30.0)
     p.add_argument("--marker", default='tok"', help="substring identifying token events")
+    p.add_argument(
+        "--plain", action="store_true", help="replies are not streamed: count requests, not events"
+    )
     p.add_argument("--itl-ms", type=float, default=None, help="configured ITL: record gaps")
     p.add_argument("--ttft-ms", type=float, default=None, help="configured TTFT: report error")
     p.add_argument("--server-pid", type=int, default=None)

@@ -360,3 +360,21 @@ def test_a_message_thread_continues_once_across_both(pair: tuple[Server, Server]
     assert again.status_code == 400
     assert error_of(again)["details"] == {"error_code": "thread_already_continued"}
     assert continue_(one.url, "t", second.json()["id"]).status_code == 200
+
+
+def test_the_readme_example_passes_under_xdist_against_two_workers_on_one_redis(
+    tmp_path: Path, redis: Redis
+) -> None:
+    """The README's plugin example, verbatim, in four pytest-xdist workers against one
+    ``serve --workers 2`` on Redis: each test's runtime scenario, ``replies:`` sequence
+    and journal may be served by either worker, and the example cannot tell."""
+    from tests.test_readme_example import EXAMPLE, readme_example, run_example
+
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / EXAMPLE).write_text(readme_example(), encoding="utf-8")
+    args = ("--workers", "2", "--state", redis.url, "--time-scale", "0", "--no-reload")
+    with serve(tmp_path, *args) as server:
+        run_example(project, "-n", "4", f"--understudy-url={server.url}")
+        # Each test's namespace was reset as it ended, whichever worker wrote its entries.
+        assert server.admin("GET", "journal").json()["entries"] == []

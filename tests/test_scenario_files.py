@@ -161,3 +161,17 @@ def test_duplicate_names_across_files_are_rejected(tmp_path: Path) -> None:
         f"{tmp_path / 'b.yaml'}:2: name: duplicate scenario name 'same' "
         f"(first defined at {tmp_path / 'a.yaml'}:1)"
     ]
+
+
+def test_hidden_folders_are_skipped_as_a_configmap_mount_needs(tmp_path) -> None:
+    """A ConfigMap mounted as a folder holds each file twice: ``name.yaml`` (a link) and
+    ``..2026_12_02_08_00_00.123/name.yaml``; the hidden copy must not count again."""
+    from understudy.scenarios import load_paths
+
+    data = tmp_path / "..2026_12_02_08_00_00.123"
+    data.mkdir()
+    (data / "one.yaml").write_text("name: one\ndefault: true\nreply: {content: hi}\n")
+    (tmp_path / "..data").symlink_to(data.name)
+    (tmp_path / "one.yaml").symlink_to("..data/one.yaml")
+    (tmp_path / ".backup.yaml").write_text("name: stale\nreply: {content: old}\n")
+    assert [scenario.name for scenario in load_paths([tmp_path])] == ["one"]

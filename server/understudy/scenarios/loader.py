@@ -56,13 +56,28 @@ def _load_located(text: str, source: str, syntax: Syntax) -> list[tuple[Scenario
     return scenarios
 
 
+def _hidden(path: Path, root: Path) -> bool:
+    return any(part.startswith(".") for part in path.relative_to(root).parts)
+
+
 def scenario_files(paths: Iterable[str | Path]) -> list[Path]:
-    """Every scenario file named by ``paths`` (files, or directories searched recursively)."""
+    """Every scenario file named by ``paths`` (files, or directories searched recursively).
+
+    Hidden files and folders are skipped: editors keep backups there, and a Kubernetes
+    ConfigMap mounted as a folder keeps a second copy of every file in ``..<timestamp>/``.
+    """
     files: list[Path] = []
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
-            files.extend(sorted(p for p in path.rglob("*") if p.suffix in SUFFIXES and p.is_file()))
+            found = path.rglob("*")
+            files.extend(
+                sorted(
+                    p
+                    for p in found
+                    if p.suffix in SUFFIXES and p.is_file() and not _hidden(p, path)
+                )
+            )
         else:
             files.append(path)
     return files

@@ -501,3 +501,18 @@ def test_health_and_journal_entries_name_the_server_instance(serve: ServerFactor
     # Another server (a restart) is another instance.
     second = httpx.get(f"{serve(HELLO)}/health").json()
     assert second["instance_id"] != health["instance_id"]
+
+
+def test_metrics_answer_no_other_origin(base_url: str) -> None:
+    """``/metrics`` names every scenario and counts its traffic: no CORS headers for a
+    page on another origin, while model routes keep answering it."""
+    page = {"Origin": "https://evil.example"}
+    metrics = httpx.get(f"{base_url}/metrics", headers=page)
+    assert metrics.status_code == 200
+    assert "access-control-allow-origin" not in metrics.headers
+    preflight = httpx.options(
+        f"{base_url}/metrics", headers={**page, "Access-Control-Request-Method": "GET"}
+    )
+    assert "access-control-allow-origin" not in preflight.headers
+    models = httpx.get(f"{base_url}/v1/models", headers=page)
+    assert models.headers["access-control-allow-origin"] == "*"

@@ -168,11 +168,18 @@ class ModelEndpoints:
         await response(scope, receive, send)
 
 
+NO_CORS_PATHS = frozenset({"/metrics"})
+"""Routes besides the control plane that no other origin may read: the metrics name every
+scenario and count its traffic, and a scraper needs no CORS."""
+
+
 class CORSExceptControlPlane(CORSMiddleware):
-    """CORS for every route but the control plane, which never answers another origin."""
+    """CORS for every route but the control plane and the metrics, which never answer
+    another origin."""
 
     async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
-        if scope["type"] == "http" and guard.is_control_plane(scope["path"]):
+        path = scope["path"]
+        if scope["type"] == "http" and (guard.is_control_plane(path) or path in NO_CORS_PATHS):
             await self.app(scope, receive, send)
             return
         await super().__call__(scope, receive, send)

@@ -19,9 +19,11 @@ from typing import Any
 
 import orjson
 
+from understudy.providers import API_NAMES
 from understudy.stream.frames import Frame
 
-ALL = ("chat", "messages", "responses")
+ALL = API_NAMES
+"""Violations that any API's stream can show."""
 
 
 class Event:

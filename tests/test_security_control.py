@@ -516,3 +516,24 @@ def test_metrics_answer_no_other_origin(base_url: str) -> None:
     assert "access-control-allow-origin" not in preflight.headers
     models = httpx.get(f"{base_url}/v1/models", headers=page)
     assert models.headers["access-control-allow-origin"] == "*"
+
+
+@pytest.mark.anyio
+async def test_the_lifespan_gets_past_the_cors_guard() -> None:
+    """The CORS guard also sees the lifespan scope, which has no path: startup must still
+    complete, or the server runs without its scenario watcher and state backend."""
+    from understudy.app import create_app
+    from understudy.settings import Settings
+
+    app = create_app(Settings(scenarios=[], reload=False))
+    incoming = [{"type": "lifespan.startup"}, {"type": "lifespan.shutdown"}]
+    sent: list[str] = []
+
+    async def receive() -> dict[str, Any]:
+        return incoming.pop(0)
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message["type"])
+
+    await app({"type": "lifespan", "asgi": {"version": "3.0"}, "state": {}}, receive, send)
+    assert sent == ["lifespan.startup.complete", "lifespan.shutdown.complete"]

@@ -178,8 +178,10 @@ class CORSExceptControlPlane(CORSMiddleware):
     another origin."""
 
     async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
-        path = scope["path"]
-        if scope["type"] == "http" and (guard.is_control_plane(path) or path in NO_CORS_PATHS):
+        # Lifespan scopes pass through here too, and they have no path.
+        if scope["type"] == "http" and (
+            guard.is_control_plane(scope["path"]) or scope["path"] in NO_CORS_PATHS
+        ):
             await self.app(scope, receive, send)
             return
         await super().__call__(scope, receive, send)

@@ -370,6 +370,9 @@ def serve(args: argparse.Namespace) -> int:
         http="httptools",
         access_log=False,
         timeout_graceful_shutdown=5,
+        # The lifespan runs the scenario watcher and connects the state backend: if it
+        # fails, exit instead of serving without them ("auto" would go on quietly).
+        lifespan="on",
     )
     return 0
 

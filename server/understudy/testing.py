@@ -84,6 +84,7 @@ def run_in_thread(settings: "Settings") -> Iterator[str]:
         port=settings.port,
         log_level="warning",
         access_log=False,
+        lifespan="on",  # a lifespan that fails stops the server, as ``serve``'s does
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name="understudy", daemon=True)

@@ -8,22 +8,137 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from importlib.metadata import entry_points
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from understudy.settings import Settings, bundled_scenarios
 
 BUNDLED = bundled_scenarios()
+STATE_ENV = "UNDERSTUDY_TEST_STATE"
+MEMORY_ONLY = "memory_only"
 
 # Installed, the package registers its pytest plugin (the ``understudy`` fixture) through
 # the pytest11 entry point; a bare source checkout loads it here instead.
 if not entry_points(group="pytest11", name="understudy"):
     pytest_plugins = ["understudy.pytest_plugin"]
+
+
+class TestState:
+    """Where the servers the tests start keep their shared state.
+
+    Unset ``UNDERSTUDY_TEST_STATE``: in memory, as ``serve`` does by default. ``redis``:
+    in a private ``redis-server`` this session starts (on a free port, stopped at the
+    end). A ``redis://host:port`` URL: in that Redis, whose databases are FLUSHED as the
+    tests take them. Each server gets a Redis database of its own, emptied first, so
+    servers running at once never see each other's journal, counters or scenarios.
+    """
+
+    DATABASES = 64
+
+    def __init__(self, value: str) -> None:
+        self.value = value
+        self.redis: Any = None
+        self.url = value.rstrip("/")
+        self.free: list[int] = []
+        self.lock = threading.Lock()
+
+    @property
+    def redis_mode(self) -> bool:
+        return bool(self.value)
+
+    def _start(self) -> None:
+        from tests.redis_server import Redis
+
+        if self.value == "redis":
+            self.redis = Redis(Path(tempfile.mkdtemp(prefix="understudy-redis-")))
+            self.redis.start("--databases", str(self.DATABASES))
+            self.url = f"redis://127.0.0.1:{self.redis.port}"
+            self.free = list(range(self.DATABASES))
+        else:
+            self.free = list(range(int(self._client(0).config_get("databases")["databases"])))
+        self.free.reverse()
+
+    def _client(self, database: int) -> Any:
+        import redis
+
+        return redis.Redis.from_url(f"{self.url}/{database}", socket_timeout=5)
+
+    @contextmanager
+    def lease(self) -> Iterator[str | None]:
+        """A state URL for one server (None: memory), its database empty, for as long as
+        the server runs."""
+        if not self.redis_mode:
+            yield None
+            return
+        with self.lock:
+            if not self.free and self.redis is None:
+                self._start()
+            assert self.free, "every Redis database is taken by a running test server"
+            database = self.free.pop()
+        client = self._client(database)
+        try:
+            client.flushdb()
+            yield f"{self.url}/{database}"
+        finally:
+            client.close()
+            with self.lock:
+                self.free.append(database)
+
+    def stop(self) -> None:
+        if self.redis is not None:
+            self.redis.stop()
+            self.redis = None
+
+
+STATE = TestState(os.environ.get(STATE_ENV, ""))
+
+
+@contextmanager
+def run_server(settings: Settings) -> Iterator[str]:
+    """``run_in_thread(settings)`` with the session's state backend (``UNDERSTUDY_TEST_STATE``);
+    every test that starts an in-process server goes through here."""
+    from understudy.pytest_plugin import run_in_thread
+
+    with STATE.lease() as state:
+        if state is not None:
+            settings.state = state
+            # Slack for a loaded machine: the tests' Redis is shared by every server.
+            settings.state_timeout = max(settings.state_timeout, 5.0)
+        with run_in_thread(settings) as url:
+            yield url
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        f"{MEMORY_ONLY}(reason): the test looks at what only the memory backend has; "
+        f"skipped when {STATE_ENV} puts the servers' state in Redis",
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if not STATE.redis_mode:
+        return
+    for item in items:
+        marker = item.get_closest_marker(MEMORY_ONLY)
+        if marker is not None:
+            reason = marker.kwargs.get("reason") or (marker.args[0] if marker.args else "")
+            item.add_marker(pytest.mark.skip(reason=f"memory backend only: {reason}"))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _test_state() -> Iterator[TestState]:
+    """Stop the session's private redis-server, if it started one."""
+    yield STATE
+    STATE.stop()
 
 
 @pytest.fixture(scope="session")
@@ -35,10 +150,27 @@ def anyio_backend() -> str:
 @pytest.fixture(scope="session")
 def base_url() -> Iterator[str]:
     """A server with the bundled scenarios, shared by the whole session."""
-    from understudy.pytest_plugin import run_in_thread
-
-    with run_in_thread(Settings(scenarios=[str(BUNDLED)])) as url:
+    with run_server(Settings(scenarios=[str(BUNDLED)])) as url:
         yield url
+
+
+if STATE.redis_mode:
+
+    @pytest.fixture(scope="session")
+    def understudy_server(pytestconfig: pytest.Config) -> Iterator[Any]:
+        """The plugin's session server (behind the ``understudy`` fixture), here on the
+        session's Redis; with state in memory the plugin's own fixture serves."""
+        from understudy.testing import UnderstudyServer, new_admin_token
+
+        token = new_admin_token()
+        scenarios = pytestconfig.getoption("understudy_scenarios")
+        settings = Settings(host="127.0.0.1", admin_token=token)  # as serve_in_thread's
+        if scenarios:
+            settings.scenarios = list(scenarios)
+        else:
+            settings.reload = False
+        with run_server(settings) as url:
+            yield UnderstudyServer(url, token)
 
 
 ServerFactory = Callable[..., str]
@@ -47,9 +179,7 @@ ServerFactory = Callable[..., str]
 @pytest.fixture
 def serve(tmp_path: Path) -> Iterator[ServerFactory]:
     """Start a server on scenario YAML written for this test: ``serve(yaml_text, **settings)``."""
-    from understudy.pytest_plugin import run_in_thread
-
-    stack: list = []
+    stack: list[AbstractContextManager[str]] = []
 
     def start(*yaml_texts: str, **overrides: object) -> str:
         folder = tmp_path / f"scenarios{len(stack)}"
@@ -57,7 +187,7 @@ def serve(tmp_path: Path) -> Iterator[ServerFactory]:
         for index, text in enumerate(yaml_texts):
             (folder / f"s{index}.yaml").write_text(text, encoding="utf-8")
         settings = Settings(scenarios=[str(folder)], **overrides)  # type: ignore[arg-type]
-        manager = run_in_thread(settings)
+        manager = run_server(settings)
         url = manager.__enter__()
         stack.append(manager)
         return url
@@ -86,7 +216,16 @@ def child_environment() -> dict[str, str]:
 @contextmanager
 def serve_process(*args: str) -> Iterator[str]:
     """``python -m understudy serve --port P ARGS`` as a user starts it; yield its URL once
-    ``GET /health`` answers, and stop it with SIGTERM afterwards."""
+    ``GET /health`` answers, and stop it with SIGTERM afterwards. It keeps its state
+    where the session's servers do (``UNDERSTUDY_TEST_STATE``)."""
+    with STATE.lease() as state:
+        state_args = ("--state", state) if state else ()
+        with _serve_process(*state_args, *args) as url:
+            yield url
+
+
+@contextmanager
+def _serve_process(*args: str) -> Iterator[str]:
     from understudy.testing import UnderstudyServer, free_port
 
     port = free_port()

@@ -17,7 +17,7 @@ import jsonschema
 import pytest
 import yaml
 
-from understudy.pytest_plugin import run_in_thread
+from tests.conftest import run_server
 from understudy.settings import Settings
 
 CHART = Path(__file__).resolve().parents[1] / "charts" / "understudy"
@@ -142,7 +142,7 @@ def test_the_scenario_files_the_chart_names_load_once(tmp_path: Path) -> None:
     (folder / "..data").symlink_to(real.name)
     (folder / "checkout.yaml").symlink_to("..data/checkout.yaml")
     settings = Settings(scenarios=[str(folder / "checkout.yaml")], reload=False)
-    with run_in_thread(settings) as url:
+    with run_server(settings) as url:
         reply = httpx.post(
             f"{url}/v1/chat/completions",
             json={"model": "m", "messages": [{"role": "user", "content": "hi"}]},

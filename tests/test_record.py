@@ -21,7 +21,7 @@ import openai
 import orjson
 import pytest
 
-from understudy.pytest_plugin import run_in_thread
+from tests.conftest import run_server
 from understudy.record.cassette import anchored, literal
 from understudy.scenarios import load_paths, load_text
 from understudy.settings import Settings
@@ -86,7 +86,7 @@ def upstream(tmp_path: Path, text: str = UPSTREAM, **overrides: Any) -> Iterator
     folder.mkdir()
     (folder / "scenarios.yaml").write_text(text, encoding="utf-8")
     settings = Settings(scenarios=[str(folder)], reload=False, **overrides)  # type: ignore[arg-type]
-    with run_in_thread(settings) as url:
+    with run_server(settings) as url:
         yield url
 
 
@@ -100,12 +100,12 @@ def recorder(
         reload=False,
         **overrides,  # type: ignore[arg-type]
     )
-    return run_in_thread(settings)
+    return run_server(settings)
 
 
 def replayer(folder: Path) -> AbstractContextManager[str]:
     """Replay is serving the written files: no record setting at all."""
-    return run_in_thread(Settings(scenarios=[str(folder)], reload=False))
+    return run_server(Settings(scenarios=[str(folder)], reload=False))
 
 
 def openai_client(url: str) -> openai.OpenAI:
@@ -551,7 +551,7 @@ def test_the_plugin_records_a_cassette_per_test_that_serve_replays(
     # The upstream is gone: the default mode (none) replays the cassette.
     pytester.runpytest_inprocess(*plugin).assert_outcomes(passed=1)
     # And the cassette is an ordinary scenario file.
-    with run_in_thread(Settings(scenarios=[str(cassette)], reload=False)) as replay:
+    with run_server(Settings(scenarios=[str(cassette)], reload=False)) as replay:
         completion = openai_client(replay).chat.completions.create(
             model="gpt-4o-mini", messages=[{"role": "user", "content": "Tell me a story"}]
         )

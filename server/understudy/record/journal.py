@@ -323,7 +323,12 @@ class Journal:
     def publish(self, entry: dict[str, Any], data: bytes) -> None:
         """Offer an entry another process journaled (``entry`` decoded, ``data`` its
         one-line JSON) to every live reader that wants it."""
+        completed = entry.get("timestamp", 0) + (entry.get("duration_ms") or 0) / 1000
         for watcher in list(self._watchers):
+            # Another process's entries reach here a little late: one that completed
+            # before this reader subscribed is not "from now on".
+            if completed < watcher.since:
+                continue
             if all(entry.get(key) == value for key, value in watcher.wanted.items()):
                 self._offer(watcher, entry.get("namespace", ""), data)
 
@@ -409,6 +414,7 @@ class Watcher:
         self.wanted = wanted
         self.max_entries = max_entries
         self.max_bytes = max_bytes
+        self.since = time.time()
         self.bytes = 0
         self.dropped = False
         self._entries: deque[tuple[str, bytes]] = deque()

@@ -234,7 +234,10 @@ def compile_namespace(namespace: str, stored: Mapping[bytes, bytes]) -> list[tup
         except ScenarioError as exc:  # written by a newer or older version of the server
             logger.warning("runtime scenario in namespace %r skipped: %s", namespace, exc)
             continue
-        compiled.extend((scenario, document["size"]) for scenario in scenarios)
+        for scenario in scenarios:
+            # Where it was defined (``<request>:line``), as the process that took it says.
+            scenario._defined_at = document.get("defined_at") or scenario._defined_at
+            compiled.append((scenario, document["size"]))
     return compiled
 
 
@@ -422,6 +425,7 @@ class RedisBackend:
                 document = {
                     "seq": last - offset,
                     "size": self.runtime.size_of(namespace, scenario.name),
+                    "defined_at": scenario._defined_at,
                     "definition": scenario.model_dump(
                         mode="json", exclude_defaults=True, by_alias=True
                     ),
@@ -550,15 +554,18 @@ class RedisBackend:
 
     async def _read_journal(self) -> None:
         """Feed this process's live journal readers with every process's entries."""
-        last: bytes | str = "$"
         try:
-            newest = await self._call(self.redis.xrevrange(JOURNAL, count=1))
-            last = newest[0][0] if newest else "0-0"
+            last = await self._journal_end()
             while self.up:
                 if not self.journal.subscribers:
-                    await asyncio.sleep(READ_BLOCK_MS / 1000)
-                    newest = await self._call(self.redis.xrevrange(JOURNAL, count=1))
-                    last = newest[0][0] if newest else "0-0"
+                    # Move ``last`` to the end only while no reader exists: one that
+                    # subscribes meanwhile is fed from a point before it subscribed, so
+                    # nothing completed after that is missed (``Journal.publish`` leaves
+                    # out what completed before).
+                    end = await self._journal_end()
+                    if not self.journal.subscribers:
+                        last = end
+                        await asyncio.sleep(READ_BLOCK_MS / 1000)
                     continue
                 block = min(READ_BLOCK_MS, int(self.timeout * 500))
                 found = await self._call(self.redis.xread({JOURNAL: last}, block=block))
@@ -570,6 +577,10 @@ class RedisBackend:
                         self.journal.publish(entry, one_line(orjson.dumps(entry)))
         except StateUnavailable:
             pass
+
+    async def _journal_end(self) -> bytes | str:
+        newest = await self._call(self.redis.xrevrange(JOURNAL, count=1))
+        return newest[0][0] if newest else "0-0"
 
     # --- kept replies ----------------------------------------------------------------
 

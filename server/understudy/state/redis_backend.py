@@ -455,13 +455,15 @@ class RedisBackend:
     async def clear_scenarios(self, namespace: str) -> list[str]:
         hexed = space(namespace)
         pipe = self.redis.pipeline(transaction=True)
-        pipe.hkeys(PREFIX + "s:" + hexed)
+        pipe.hgetall(PREFIX + "s:" + hexed)
         pipe.delete(PREFIX + "s:" + hexed, PREFIX + "c:" + hexed)
         pipe.publish(CHANGED, hexed)
-        names, *_ = await self._call(pipe.execute())
+        stored, *_ = await self._call(pipe.execute())
         self.runtime.clear(namespace)
         self.counters.reset(namespace)
-        return [name.decode() for name in names]
+        # Highest priority first, as the memory backend lists them (a hash has no order).
+        ranked = sorted(stored.items(), key=lambda item: _order(orjson.loads(item[1])))
+        return [name.decode() for name, _ in ranked]
 
     # --- counters --------------------------------------------------------------------
 

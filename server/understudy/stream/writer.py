@@ -16,6 +16,7 @@ from itertools import chain
 
 from understudy.stream.actions import Pause, Script, Send
 from understudy.stream.frames import Frame, Headers
+from understudy.stream.paced import PacedFrames
 from understudy.stream.pacing import Timing
 from understudy.stream.ticker import ticker
 from understudy.stream.timeline import Timeline
@@ -155,9 +156,10 @@ class StreamResponse:
     ) -> None:
         try:
             delays, due = await self._first_event(loop)
-            if self.script is None:
-                play = self._send_frames if outcome.timeline is None else self._send_timed
-                await play(send, loop, outcome, delays, due)
+            if self.script is None and self.timing.is_instant:
+                await self._send_frames(send, loop, outcome)
+            elif self.script is None:
+                await PacedFrames(self.frames, delays, due, send, outcome, ticker(), loop).run()
             else:
                 outcome.cut = await self._play(send, loop, outcome, delays, due)
             if not outcome.cut:
@@ -184,68 +186,18 @@ class StreamResponse:
         return chain((0.0,), delays), due
 
     async def _send_frames(
-        self,
-        send: Callable,
-        loop: asyncio.AbstractEventLoop,
-        outcome: StreamOutcome,
-        delays: Iterator[float],
-        due: float,
+        self, send: Callable, loop: asyncio.AbstractEventLoop, outcome: StreamOutcome
     ) -> None:
-        """The hot path: one ``send`` per frame, token frames at absolute deadlines."""
-        instant = self.timing.is_instant
-        at = ticker().at
-        events = sent = 0
-        try:
-            for data, paced in self.frames:
-                if paced:
-                    if not instant:
-                        due += next(delays)
-                        if due > loop.time():
-                            await at(due)
-                    if outcome.first_token_at is None:
-                        outcome.first_token_at = loop.time()
-                await send({"type": "http.response.body", "body": data, "more_body": True})
-                events += 1
-                sent += len(data)
-        finally:
-            outcome.events_sent += events
-            outcome.bytes_sent += sent
+        """The hot path of an instant stream: one ``send`` per frame, no waits.
 
-    async def _send_timed(
-        self,
-        send: Callable,
-        loop: asyncio.AbstractEventLoop,
-        outcome: StreamOutcome,
-        delays: Iterator[float],
-        due: float,
-    ) -> None:
-        """``_send_frames`` that also notes when each of the first events was due and
-        went out, for the dashboard's timeline.
-
-        Only paced streams (whose events each wait for a timer anyway) get here; the lines
-        of ``_send_frames`` are repeated rather than shared so that an instant stream's
-        loop, the one the benchmarks measure, pays nothing for the timeline.
+        Paced streams go out from the shared timer instead (``PacedFrames``).
         """
-        instant = self.timing.is_instant
-        at = ticker().at
         events = sent = 0
-        timeline = outcome.timeline
-        assert timeline is not None
-        limit, now = timeline.limit, loop.time
-        mark, plan = timeline.sent.append, timeline.due.append
         try:
             for data, paced in self.frames:
-                if paced:
-                    if not instant:
-                        due += next(delays)
-                        if due > loop.time():
-                            await at(due)
-                    if outcome.first_token_at is None:
-                        outcome.first_token_at = loop.time()
+                if paced and outcome.first_token_at is None:
+                    outcome.first_token_at = loop.time()
                 await send({"type": "http.response.body", "body": data, "more_body": True})
-                if events < limit:
-                    mark(now())
-                    plan(due)
                 events += 1
                 sent += len(data)
         finally:

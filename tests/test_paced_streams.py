@@ -1,0 +1,146 @@
+"""Paced streams are sent from the shared millisecond timer (``PacedFrames``), not from a
+task woken per token: many streams due together, a reader too slow for the server's
+writes (flow control), a reader that never reads and leaves, a client that leaves
+mid-stream. Every case over a real socket, against a real server.
+"""
+
+import asyncio
+import re
+import socket
+import time
+
+import httpx
+import openai
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.conftest import ServerFactory
+
+WORDS = 40
+
+
+def paced(itl_ms: int, words: int = WORDS, word: str = "w") -> str:
+    content = " ".join(f"{word}{n}" for n in range(words))
+    return (
+        "name: paced\ndefault: true\n"
+        f"reply: {{content: '{content}', delivery: {{ttft_ms: 20, itl_ms: {itl_ms}}}}}\n"
+    )
+
+
+def in_flight(base_url: str) -> float:
+    text = httpx.get(f"{base_url}/metrics").text
+    return sum(
+        sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == "understudy_streams_in_flight"
+    )
+
+
+def wait_until(check, timeout: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
+    return True
+
+
+def test_many_streams_due_in_the_same_millisecond_each_get_their_own_tokens(
+    serve: ServerFactory,
+) -> None:
+    base_url = serve(paced(itl_ms=5))
+
+    async def one(client: openai.AsyncOpenAI) -> str:
+        stream = await client.chat.completions.create(
+            model="m", messages=[{"role": "user", "content": "hi"}], stream=True
+        )
+        return "".join([c.choices[0].delta.content or "" async for c in stream if c.choices])
+
+    async def main() -> list[str]:
+        client = openai.AsyncOpenAI(base_url=f"{base_url}/v1", api_key="k", max_retries=0)
+        async with client:
+            return await asyncio.gather(*(one(client) for _ in range(60)))
+
+    expected = " ".join(f"w{n}" for n in range(WORDS))
+    assert asyncio.run(main()) == [expected] * 60
+    assert wait_until(lambda: in_flight(base_url) == 0)
+
+
+def request_head(base_url: str) -> tuple[socket.socket, bytes]:
+    port = int(base_url.rsplit(":", 1)[1])
+    body = b'{"model":"m","messages":[{"role":"user","content":"hi"}],"stream":true}'
+    head = (
+        b"POST /v1/chat/completions HTTP/1.1\r\nhost: 127.0.0.1\r\n"
+        b"content-type: application/json\r\ncontent-length: %d\r\n\r\n" % len(body)
+    )
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.connect(("127.0.0.1", port))
+    return sock, head + body
+
+
+def read_all(sock: socket.socket) -> bytes:
+    sock.settimeout(20)
+    chunks = []
+    while not b"".join(chunks[-2:]).endswith(b"0\r\n\r\n"):
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def test_a_reader_slower_than_the_stream_gets_every_byte_in_order(serve: ServerFactory) -> None:
+    """8 MB of tokens, 4 KB each, into a small receive window that is not read for a
+    second: the kernel's buffers and the server's write buffer fill, the stream waits for
+    them to drain, then goes on where it was."""
+    words = 2000
+    base_url = serve(paced(itl_ms=0.1, words=words, word="x" * 4000))
+    sock, request = request_head(base_url)
+    with sock:
+        sock.sendall(request)
+        time.sleep(1.0)
+        assert in_flight(base_url) == 1  # still sending: it waits, it did not give up
+        raw = read_all(sock)
+    tokens = re.findall(rb"\"content\":\" ?(x+)(\d+)\"", raw)
+    assert [int(n) for _, n in tokens] == list(range(words))
+    assert raw.count(b"data: [DONE]") == 1
+    assert wait_until(lambda: in_flight(base_url) == 0)
+
+
+def test_a_reader_that_never_reads_and_leaves_frees_its_stream(serve: ServerFactory) -> None:
+    base_url = serve(paced(itl_ms=1, words=2000, word="y" * 2000))
+    sock, request = request_head(base_url)
+    sock.sendall(request)
+    time.sleep(0.5)  # long enough for the server's writes to back up
+    assert in_flight(base_url) == 1
+    sock.close()
+    assert wait_until(lambda: in_flight(base_url) == 0)
+    # The server goes on serving paced streams.
+    reply = httpx.post(
+        f"{base_url}/v1/chat/completions",
+        json={"model": "m", "messages": [{"role": "user", "content": "hi"}]},
+    )
+    assert reply.status_code == 200
+
+
+def test_a_client_that_leaves_mid_stream_stops_its_stream_only(serve: ServerFactory) -> None:
+    base_url = serve(paced(itl_ms=20))
+    client = openai.OpenAI(base_url=f"{base_url}/v1", api_key="k", max_retries=0)
+    staying = client.chat.completions.create(
+        model="m", messages=[{"role": "user", "content": "hi"}], stream=True
+    )
+    leaving = client.chat.completions.create(
+        model="m", messages=[{"role": "user", "content": "hi"}], stream=True
+    )
+    opened = [next(leaving) for _ in range(5)]
+    leaving.close()
+    assert opened[0].choices[0].delta.role == "assistant"
+    text = "".join(c.choices[0].delta.content or "" for c in staying if c.choices)
+    assert text == " ".join(f"w{n}" for n in range(WORDS))
+    assert wait_until(lambda: in_flight(base_url) == 0)
+    entries = httpx.get(f"{base_url}/_understudy/journal").json()["entries"]
+    left, stayed = sorted(entries, key=lambda entry: entry["completed"])
+    assert (left["completed"], left["disconnected"]) == (False, True)
+    assert (stayed["completed"], stayed["disconnected"]) == (True, False)
+    assert left["events_sent"] < stayed["events_sent"]

@@ -45,7 +45,7 @@ def build_plan(
     the scenario scripts but the called API cannot show."""
     scenario, spec = selection.scenario, selection.reply
     delivery = scenario.delivery_for(selection.reply_index)
-    timing = Timing.from_delivery(delivery, settings.time_scale)
+    timing = scenario.timing_for(selection.reply_index, settings.time_scale)
     return ReplyPlan(
         request=request,
         reply=build_reply(request, spec, delivery, settings.auto_max_size),

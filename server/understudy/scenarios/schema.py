@@ -9,6 +9,7 @@ union branch names. Each such field declares its short forms where it converts t
 """
 
 import json
+from functools import cached_property
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -39,6 +40,7 @@ from understudy.format.files import document_schema, model_schema
 from understudy.format.models import OneOrList, Shorthand, Strict, is_number, is_whole
 from understudy.providers import API_NAMES
 from understudy.scenarios import patterns, template
+from understudy.stream.pacing import Timing
 
 FinishReason = Literal[
     "stop", "length", "tool_calls", "content_filter", "refusal", "stop_sequence", "pause_turn"
@@ -406,7 +408,6 @@ class ReplySpec(Strict):
 
 
 class Scenario(Strict):
-    _deliveries: dict[int, Delivery] = PrivateAttr(default_factory=dict)
     _defined_at: str | None = PrivateAttr(default=None)
     """``file:line`` of the scenario's name, set by the loader (for listings)."""
     name: str = Field(min_length=1)
@@ -455,16 +456,35 @@ class Scenario(Strict):
     def reply_list(self) -> list[ReplySpec]:
         return [self.reply] if self.reply is not None else list(self.replies or [])
 
+    @cached_property
+    def deliveries(self) -> tuple[Delivery, ...]:
+        """Each reply's delivery over the scenario's defaults, merged once.
+
+        A cached property, not a private attribute: it is read on every request, and a
+        pydantic private attribute is found only after a failed lookup and ``__getattr__``.
+        """
+        default = self.delivery or Delivery()
+        return tuple(
+            default if spec.delivery is None else spec.delivery.merged_over(default)
+            for spec in self.reply_list
+        )
+
     def delivery_for(self, index: int) -> Delivery:
-        """Reply ``index``'s delivery over the scenario's defaults, merged once and kept."""
-        merged = self._deliveries.get(index)
-        if merged is None:
-            spec = self.reply_list[index]
-            merged = self.delivery or Delivery()
-            if spec.delivery is not None:
-                merged = spec.delivery.merged_over(merged)
-            self._deliveries[index] = merged
-        return merged
+        """Reply ``index``'s delivery over the scenario's defaults."""
+        return self.deliveries[index]
+
+    @cached_property
+    def timings(self) -> dict[float, tuple[Timing, ...]]:
+        """Each reply's timing, by time scale (a server uses one): made once, not per
+        request. A ``Timing`` is immutable; each stream takes its own ``delays()``."""
+        return {}
+
+    def timing_for(self, index: int, time_scale: float) -> Timing:
+        found = self.timings.get(time_scale)
+        if found is None:
+            found = tuple(Timing.from_delivery(d, time_scale) for d in self.deliveries)
+            self.timings[time_scale] = found
+        return found[index]
 
     def reply_at(self, position: int) -> tuple[int, ReplySpec]:
         """The reply for the ``position``-th matching call (0-based) and its index."""

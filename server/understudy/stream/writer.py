@@ -137,7 +137,7 @@ class StreamResponse:
             if not writer.done():
                 outcome.disconnected = True
                 writer.cancel()
-            await asyncio.wait((writer,))
+                await asyncio.wait((writer,))
             if not writer.cancelled() and writer.exception() is not None:
                 raise writer.exception()  # a bug in a renderer: let uvicorn log it
         except asyncio.CancelledError:

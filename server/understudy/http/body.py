@@ -1,5 +1,6 @@
 """Reading a request body: bounded, then parsed as JSON in the provider's words."""
 
+from collections.abc import Mapping
 from typing import Any
 
 import orjson
@@ -9,9 +10,11 @@ from understudy.providers import Provider
 from understudy.record.journal import Call
 
 
-async def read_body(request: Request, limit: int) -> bytes:
+async def read_body(
+    request: Request, limit: int, headers: Mapping[str, str] | None = None
+) -> bytes:
     """The body, or ``OverflowError`` as soon as it is known to exceed ``limit`` bytes."""
-    declared = request.headers.get("content-length")
+    declared = (request.headers if headers is None else headers).get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise OverflowError
     chunks = bytearray()
@@ -23,12 +26,17 @@ async def read_body(request: Request, limit: int) -> bytes:
 
 
 async def parse_json(
-    provider: Provider, request: Request, limit: int, call: Call | None = None
+    provider: Provider,
+    request: Request,
+    limit: int,
+    call: Call | None = None,
+    headers: Mapping[str, str] | None = None,
 ) -> Any:
     """The JSON body; ``call`` (the journal's record) keeps a bounded copy of it as JSON
-    text, or the raw start of a body that is not JSON."""
+    text, or the raw start of a body that is not JSON. ``headers``: the request's, if
+    already decoded (``header_map``)."""
     try:
-        raw = await read_body(request, limit)
+        raw = await read_body(request, limit, headers)
     except OverflowError:
         raise provider.too_large(limit) from None
     try:

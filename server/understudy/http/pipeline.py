@@ -18,6 +18,7 @@ from understudy.engine import Engine, Slot
 from understudy.faults.errors import overloaded
 from understudy.http import keys, proxy
 from understudy.http.body import parse_json
+from understudy.http.headers import header_map
 from understudy.http.kept import Kept
 from understudy.http.responses import error_response
 from understudy.plan import ReplyPlan, build_plan
@@ -46,14 +47,15 @@ async def handle(api: ApiModule, request: Request, state: ServerState) -> Any:
     provider = api.provider
     request_id = provider.new_request_id()
     settings = state.settings
-    namespace = request.headers.get(NAMESPACE_HEADER, "")
+    headers = header_map(request.scope)
+    namespace = headers.get(NAMESPACE_HEADER, "")
     call = state.journal.begin(api.name, request.scope, namespace, request_id, started_at)
     kept = Kept(api, state, namespace, call)
     try:
         if settings.api_keys:
-            keys.check_key(provider, request.headers, settings.api_keys)
-        body = await parse_json(provider, request, settings.max_body_bytes, call)
-        neutral = api.parse(body, request.headers, strictness(settings, request.headers))
+            keys.check_key(provider, headers, settings.api_keys)
+        body = await parse_json(provider, request, settings.max_body_bytes, call, headers)
+        neutral = api.parse(body, headers, strictness(settings, headers))
         if neutral.stream and state.at_stream_limit:
             raise overloaded(api.name, neutral.model)
         if neutral.continues is not None:

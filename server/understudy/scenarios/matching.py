@@ -186,13 +186,14 @@ def _contains(needle: str) -> Condition:
 
 def _header(name: str, pattern: str, limit: int) -> Condition:
     found = compile_search(pattern, limit)
+    key = name.lower()  # a request's headers are a dict of lower-case names
 
     def holds(request: NeutralRequest) -> bool:
-        value = request.headers.get(name)
+        value = request.headers.get(key)
         return value is not None and found(value)
 
     def why(request: NeutralRequest) -> str:
-        value = request.headers.get(name)
+        value = request.headers.get(key)
         return "missing" if value is None else f"no match for '{pattern}'{_seen(value, limit)}"
 
     return Condition(f"headers.{name}", holds, why)

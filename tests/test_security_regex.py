@@ -267,3 +267,27 @@ def test_the_documented_examples_do_not_backtrack_either() -> None:
     assert len(examples) >= 3
     for pattern in examples:
         assert not backtracks(pattern, 80_000, 0.05), pattern
+
+
+@pytest.mark.parametrize(
+    "pattern", ["weather", "^qa$", "^qa", "qa$", "a b", "café", "^$", "x.y", "(?i)qa", "^", "$"]
+)
+def test_plain_text_patterns_answer_exactly_as_re2_does(pattern: str) -> None:
+    """Plain-text patterns (optionally ``^…$``) skip RE2; they must agree with it on
+    every text, cut at the limit included."""
+    import re2
+
+    from understudy.scenarios.patterns import _OPTIONS, compile_search
+
+    texts = ["", "qa", "qa\n", "QA", "the weather", "weather!", "a b", "café au lait"]
+    texts += ["x" * 9 + "qa", "weather" + "z" * 10, "qa" * 3, "x-y", "x.y", "cafe"]
+    limit = 10
+    regex = re2.compile(pattern, _OPTIONS)
+    found = compile_search(pattern, limit)
+    for text in texts:
+        if len(text) <= limit:
+            expected = regex.search(text) is not None
+        else:
+            head = text[:limit]
+            expected = regex.search(head + text[limit], 0, len(head)) is not None
+        assert found(text) is expected, (pattern, text)

@@ -45,6 +45,9 @@ def compile_search(pattern: str, limit: int) -> Search:
     text ended there.
     """
     search = _compile(pattern)
+    literal = _literal(pattern, limit)
+    if literal is not None:
+        return literal
 
     def found(text: str) -> bool:
         if len(text) <= limit:
@@ -53,6 +56,24 @@ def compile_search(pattern: str, limit: int) -> Search:
         return search(head + _utf8(text[limit]), 0, len(head)) is not None
 
     return found
+
+
+_SPECIAL = frozenset("\\.^$*+?{}[]|()")
+
+
+def _literal(pattern: str, limit: int) -> Search | None:
+    """The same test without RE2 for a pattern that is plain text, optionally anchored
+    at both ends (``weather``, ``^qa$``). Most scenario patterns are, and a substring
+    test or a comparison costs a fraction of a call into the regex binding. (RE2's ``$``
+    without ``(?m)`` matches only at the very end, so ``^qa$`` is plain equality.)
+    """
+    exact = len(pattern) > 1 and pattern.startswith("^") and pattern.endswith("$")
+    body = pattern[1:-1] if exact else pattern
+    if not body or any(char in _SPECIAL for char in body):
+        return None
+    if exact:
+        return lambda text: len(text) <= limit and text == body
+    return lambda text: body in (text if len(text) <= limit else text[:limit])
 
 
 def _utf8(text: str) -> bytes:

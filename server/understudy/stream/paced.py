@@ -67,60 +67,85 @@ class PacedFrames:
         """Finishing a ``send`` that had to wait for the connection, if one is."""
 
     def run(self) -> "asyncio.Future[None]":
+        """Start at ``due`` (the first event's deadline); the future is done when the
+        response is complete."""
         self._done.add_done_callback(self._stop)
-        self._step()
+        self._go_on()
         return self._done
 
     def _stop(self, done: "asyncio.Future[None]") -> None:
         if done.cancelled() and self._task is not None:
             self._task.cancel()
 
+    def _go_on(self) -> None:
+        if self._due > self._loop.time():
+            self._at(self._due, self._fire)
+        else:
+            self._step()
+
     def _fire(self) -> None:
         if not self._done.done():  # cancelled: the client left
             self._step()
 
     def _step(self) -> None:
-        """Send the frame that is due, then every frame up to the next one to wait for."""
+        """Send every frame that is due, in one write, up to the next one to wait for.
+
+        Frames due at the same moment (Chat's role chunk with the first token, the last
+        token with the finish chunk and ``[DONE]``) leave together, as from a server that
+        flushes its buffer once per step; the last write completes the response.
+        """
         loop, outcome = self._loop, self._outcome
+        batch = []
         try:
             data = self._pending
             if data is not None:
                 self._pending = None
+                batch.append(data)
                 if outcome.first_token_at is None:
                     outcome.first_token_at = loop.time()
-                if not self._put(data):
-                    return
             for data, paced in self._frames:
                 if paced:
+                    due = self._due
                     self._due += next(self._delays)
                     if self._due > loop.time():
                         self._pending = data
-                        self._at(self._due, self._fire)
+                        if self._put(batch, due, last=False):
+                            self._at(self._due, self._fire)
                         return
                     if outcome.first_token_at is None:
                         outcome.first_token_at = loop.time()
-                if not self._put(data):
-                    return
+                batch.append(data)
         except BaseException as exc:  # a renderer's bug: the writer re-raises it
             if not self._done.done():
                 self._done.set_exception(exc)
             return
-        if not self._done.done():
-            self._done.set_result(None)
+        if self._put(batch, self._due, last=True):
+            self._complete()
 
-    def _put(self, data: bytes) -> bool:
-        """Hand ``data`` to the connection; False when it must wait (flow control)."""
-        sending = self._send({"type": "http.response.body", "body": data, "more_body": True})
+    def _put(self, batch: list[bytes], due: float, last: bool) -> bool:
+        """Write ``batch`` (due at ``due``); False when the write must wait (flow
+        control), in which case a task finishes it and goes on."""
+        if not batch and not last:
+            return True
+        body = batch[0] if len(batch) == 1 else b"".join(batch)
+        sending = self._send({"type": "http.response.body", "body": body, "more_body": not last})
         try:
             waiting = sending.send(None)
         except StopIteration:
-            self._count(data)
+            self._count(batch, due)
             return True
-        self._task = self._loop.create_task(self._finish(sending, waiting, data))
+        self._task = self._loop.create_task(self._finish(sending, waiting, batch, due, last))
         return False
 
-    async def _finish(self, sending: Coroutine[Any, Any, None], waiting: Any, data: bytes) -> None:
-        """Finish a ``send`` that waits for the connection to drain, then go on."""
+    async def _finish(
+        self,
+        sending: Coroutine[Any, Any, None],
+        waiting: Any,
+        batch: list[bytes],
+        due: float,
+        last: bool,
+    ) -> None:
+        """Finish a write that waits for the connection to drain, then go on."""
         try:
             while True:
                 if waiting is None:  # a bare yield: let the loop run once
@@ -138,14 +163,24 @@ class PacedFrames:
             sending.close()
             raise
         self._task = None
-        self._count(data)
-        self._step()
+        self._count(batch, due)
+        if last:
+            self._complete()
+        else:
+            self._go_on()
 
-    def _count(self, data: bytes) -> None:
+    def _complete(self) -> None:
+        self._outcome.completed = True
+        if not self._done.done():
+            self._done.set_result(None)
+
+    def _count(self, batch: list[bytes], due: float) -> None:
         outcome = self._outcome
         timeline = self._timeline
         if timeline is not None and outcome.events_sent < timeline.limit:
-            timeline.sent.append(self._loop.time())
-            timeline.due.append(self._due)
-        outcome.events_sent += 1
-        outcome.bytes_sent += len(data)
+            now = self._loop.time()
+            for _ in range(min(len(batch), timeline.limit - outcome.events_sent)):
+                timeline.sent.append(now)
+                timeline.due.append(due)
+        outcome.events_sent += len(batch)
+        outcome.bytes_sent += sum(map(len, batch))

@@ -135,8 +135,10 @@ class StreamResponse:
                 await asyncio.wait((writer, listener), return_when=asyncio.FIRST_COMPLETED)
                 listener.cancel()
             if not writer.done():
-                outcome.disconnected = True
-                writer.cancel()
+                # Completed: the writer has yet to wake and return. Else the client left.
+                if not outcome.completed:
+                    outcome.disconnected = True
+                    writer.cancel()
                 await asyncio.wait((writer,))
             if not writer.cancelled() and writer.exception() is not None:
                 raise writer.exception()  # a bug in a renderer: let uvicorn log it
@@ -155,21 +157,24 @@ class StreamResponse:
         self, send: Callable, loop: asyncio.AbstractEventLoop, outcome: StreamOutcome
     ) -> None:
         try:
-            delays, due = await self._first_event(loop)
             if self.script is None and self.timing.is_instant:
                 await self._send_frames(send, loop, outcome)
             elif self.script is None:
+                delays, due = self._first_due()
                 await PacedFrames(self.frames, delays, due, send, outcome, ticker(), loop).run()
             else:
+                delays, due = self._first_due()
+                if due > loop.time():
+                    await ticker().at(due)
                 outcome.cut = await self._play(send, loop, outcome, delays, due)
-            if not outcome.cut:
+            if not outcome.cut and not outcome.completed:
                 await send({"type": "http.response.body", "body": b"", "more_body": False})
                 outcome.completed = True
         except asyncio.CancelledError:
             pass  # the client left; __call__ records it
 
-    async def _first_event(self, loop: asyncio.AbstractEventLoop) -> tuple[Iterator[float], float]:
-        """Wait until the first event is due: the token delays left, and the deadline so far.
+    def _first_due(self) -> tuple[Iterator[float], float]:
+        """When the first event is due, and the token delays after it.
 
         A real server sends nothing until generation starts, then the events that open the
         reply (Chat's role chunk, ``message_start``, ``response.created``) together with
@@ -179,11 +184,8 @@ class StreamResponse:
         delays = self.timing.delays()
         if self.timing.is_instant:
             return delays, self.started_at
-        due = self.started_at + next(delays)
-        if due > loop.time():
-            await ticker().at(due)
         # The first token is due with the first event: no further delay before it.
-        return chain((0.0,), delays), due
+        return chain((0.0,), delays), self.started_at + next(delays)
 
     async def _send_frames(
         self, send: Callable, loop: asyncio.AbstractEventLoop, outcome: StreamOutcome

@@ -12,7 +12,9 @@ SCAN pattern):
   journal API shows, its id from ``us:jid``; read by ``GET /journal`` and, with XREAD,
   by every process's live journal streams;
 * ``us:k:<ns>:<api>:<id>`` hash: a kept reply (data, state, idle), with a TTL once idle
-  expiry applies.
+  expiry applies; indexed for the bounds (``response_store_size``/``_bytes``) by
+  ``us:ko`` (sorted set: each kept key by its last use, numbered by ``us:ku``), ``us:kw``
+  (hash: its weight) and ``us:kb`` (their sum), evicted least recently used first.
 
 Every call has a timeout (``state_timeout``). When Redis is lost, model requests go on
 with the last known catalog and this process's counters; journal entries are dropped and
@@ -40,7 +42,7 @@ from understudy.scenarios.runtime import RuntimeScenarios
 from understudy.settings import Settings
 from understudy.state import redis_scripts as scripts
 from understudy.state.backend import StateUnavailable
-from understudy.state.responses import Claim
+from understudy.state.responses import Claim, weight
 
 logger = logging.getLogger("understudy.state")
 
@@ -49,6 +51,8 @@ CHANGED = PREFIX + "changed"
 JOURNAL = PREFIX + "j"
 JOURNAL_IDS = PREFIX + "jid"
 ORDER = PREFIX + "seq"
+KEPT_INDEX = [PREFIX + "ko", PREFIX + "kw", PREFIX + "kb", PREFIX + "ku"]
+"""The kept replies' index: their order of use, weights, total weight and use counter."""
 ALL = "*"
 RETRY_SECONDS = 0.5
 BATCH = 256
@@ -165,6 +169,8 @@ class RedisBackend:
         self.url = settings.state
         self.timeout = settings.state_timeout
         self.journal_size = settings.journal_size
+        self.store_size = settings.response_store_size
+        self.store_bytes = settings.response_store_bytes
         self.runtime = runtime
         self.counters = counters
         self.journal = journal
@@ -180,9 +186,11 @@ class RedisBackend:
             name: self.redis.register_script(text)
             for name, text in (
                 ("append", scripts.APPEND),
+                ("put", scripts.PUT),
                 ("get", scripts.GET),
                 ("claim", scripts.CLAIM),
                 ("release", scripts.RELEASE),
+                ("delete", scripts.DELETE),
                 ("clear_journal", scripts.CLEAR_JOURNAL),
                 ("forget", scripts.FORGET),
             )
@@ -497,46 +505,49 @@ class RedisBackend:
     def _key(namespace: str, api: str, reply_id: str) -> str:
         return f"{PREFIX}k:{space(namespace)}:{api}:{reply_id}"
 
+    async def _kept(self, script: str, key: str, *args: Any) -> Any:
+        """Run a kept-reply script on ``key`` and the index: one round trip."""
+        run = self._scripts[script]
+        return await self._call(run(keys=[key, *KEPT_INDEX], args=list(args)))
+
     async def get(self, namespace: str, api: str, reply_id: str) -> Stored | None:
-        script = self._scripts["get"]
         try:
-            data = await self._call(script(keys=[self._key(namespace, api, reply_id)]))
+            data = await self._kept("get", self._key(namespace, api, reply_id))
         except StateUnavailable:  # answered as a reply the server does not hold
             return None
         return None if data is None else decode_stored(data)
 
     async def claim(self, namespace: str, api: str, reply_id: str) -> tuple[Claim, Stored | None]:
-        script = self._scripts["claim"]
         try:
-            found = await self._call(script(keys=[self._key(namespace, api, reply_id)]))
+            found = await self._kept("claim", self._key(namespace, api, reply_id))
         except StateUnavailable:
             return "missing", None
         claim = found[0].decode()
         return claim, decode_stored(found[1]) if claim == "claimed" else None
 
     async def put(self, namespace: str, api: str, stored: Stored, idle: float | None) -> None:
+        """Keep ``stored`` within the shared bounds; as in memory, a reply larger than the
+        whole budget is not kept."""
+        size = weight(stored)
+        if self.store_size <= 0 or size > self.store_bytes:
+            return
         key = self._key(namespace, api, stored.id)
         idle_ms = 0 if idle is None else max(int(idle * 1000), 1)
-        pipe = self.redis.pipeline(transaction=True)
-        pipe.delete(key)
-        pipe.hset(key, mapping={"data": encode_stored(stored), "state": "", "idle": idle_ms})
-        if idle_ms:
-            pipe.pexpire(key, idle_ms)
+        args = (encode_stored(stored), idle_ms, size, self.store_size, self.store_bytes)
         with contextlib.suppress(StateUnavailable):  # the reply itself is not lost
-            await self._call(pipe.execute())
+            await self._kept("put", key, *args)
 
     async def release(self, namespace: str, api: str, reply_id: str, continued: bool) -> None:
-        script = self._scripts["release"]
         key = self._key(namespace, api, reply_id)
         with contextlib.suppress(StateUnavailable):
-            await self._call(script(keys=[key], args=["1" if continued else "0"]))
+            await self._kept("release", key, "1" if continued else "0")
 
     def release_soon(self, namespace: str, api: str, reply_id: str, continued: bool) -> None:
         self._spawn(self.release(namespace, api, reply_id, continued))
 
     async def delete(self, namespace: str, api: str, reply_id: str) -> bool:
         try:
-            return bool(await self._call(self.redis.delete(self._key(namespace, api, reply_id))))
+            return bool(await self._kept("delete", self._key(namespace, api, reply_id)))
         except StateUnavailable:
             return False
 
@@ -548,7 +559,8 @@ class RedisBackend:
     async def forget(self, namespace: str | None) -> tuple[list[str], int]:
         which = ALL if namespace is None else space(namespace)
         script = self._scripts["forget"]
-        entries, names = await self._call(script(keys=[JOURNAL, CHANGED], args=[PREFIX, which]))
+        keys = [JOURNAL, CHANGED, *KEPT_INDEX]
+        entries, names = await self._call(script(keys=keys, args=[PREFIX, which]))
         self.runtime.clear(namespace)
         self.counters.reset(namespace)
         self.journal.clear(namespace)

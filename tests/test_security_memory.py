@@ -257,9 +257,6 @@ def test_a_long_string_is_cut_with_a_marker(serve: ServerFactory) -> None:
     assert entry["body"]["model"] == "gpt-4o-mini"
 
 
-@pytest.mark.memory_only(
-    reason="the Redis journal is capped in entries (XADD MAXLEN), not by journal_max_bytes"
-)
 def test_journal_byte_budget_drops_the_oldest(serve: ServerFactory) -> None:
     base_url = serve(HELLO, journal_max_bytes=200_000)
     for index in range(10):

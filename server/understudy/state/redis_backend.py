@@ -8,9 +8,10 @@ SCAN pattern):
 * ``us:s:<ns>`` hash scenario → its validated definition (JSON) with its order and size;
   every change is published on ``us:changed`` and every process compiles the namespace
   again, so matching stays local;
-* ``us:j`` stream: the journal (XADD MAXLEN ~ journal_size), each entry the JSON the
-  journal API shows, its id from ``us:jid``; read by ``GET /journal`` and, with XREAD,
-  by every process's live journal streams;
+* ``us:j`` stream: the journal, each entry the JSON the journal API shows, its id from
+  ``us:jid`` and its weight, their sum in ``us:jb``; the script that adds an entry drops
+  the oldest past ``journal_size`` entries or ``journal_max_bytes``; read by ``GET
+  /journal`` and, with XREAD, by every process's live journal streams;
 * ``us:k:<ns>:<api>:<id>`` hash: a kept reply (data, state, idle), with a TTL once idle
   expiry applies; indexed for the bounds (``response_store_size``/``_bytes``) by
   ``us:ko`` (sorted set: each kept key by its last use, numbered by ``us:ku``), ``us:kw``
@@ -50,6 +51,7 @@ PREFIX = "us:"
 CHANGED = PREFIX + "changed"
 JOURNAL = PREFIX + "j"
 JOURNAL_IDS = PREFIX + "jid"
+JOURNAL_BYTES = PREFIX + "jb"
 ORDER = PREFIX + "seq"
 KEPT_INDEX = [PREFIX + "ko", PREFIX + "kw", PREFIX + "kb", PREFIX + "ku"]
 """The kept replies' index: their order of use, weights, total weight and use counter."""
@@ -169,6 +171,7 @@ class RedisBackend:
         self.url = settings.state
         self.timeout = settings.state_timeout
         self.journal_size = settings.journal_size
+        self.journal_bytes = settings.journal_max_bytes
         self.store_size = settings.response_store_size
         self.store_bytes = settings.response_store_bytes
         self.runtime = runtime
@@ -420,8 +423,9 @@ class RedisBackend:
             pipe = self.redis.pipeline(transaction=False)
             for call in batch:
                 entry = orjson.dumps(call.detail())
-                args = [self.journal_size, space(call.namespace), entry]
-                await append(keys=[JOURNAL, JOURNAL_IDS], args=args, client=pipe)
+                args = [self.journal_size, self.journal_bytes, space(call.namespace)]
+                keys = [JOURNAL, JOURNAL_BYTES, JOURNAL_IDS]
+                await append(keys=keys, args=[*args, call.size, entry], client=pipe)
             try:
                 await self._call(pipe.execute())
             except StateUnavailable:
@@ -465,7 +469,7 @@ class RedisBackend:
     async def clear_journal(self, namespace: str | None) -> int:
         which = ALL if namespace is None else space(namespace)
         clear = self._scripts["clear_journal"]
-        removed = await self._call(clear(keys=[JOURNAL], args=[which]))
+        removed = await self._call(clear(keys=[JOURNAL, JOURNAL_BYTES], args=[which]))
         self.journal.clear(namespace)  # the live readers' queues
         return int(removed)
 
@@ -559,7 +563,7 @@ class RedisBackend:
     async def forget(self, namespace: str | None) -> tuple[list[str], int]:
         which = ALL if namespace is None else space(namespace)
         script = self._scripts["forget"]
-        keys = [JOURNAL, CHANGED, *KEPT_INDEX]
+        keys = [JOURNAL, JOURNAL_BYTES, CHANGED, *KEPT_INDEX]
         entries, names = await self._call(script(keys=keys, args=[PREFIX, which]))
         self.runtime.clear(namespace)
         self.counters.reset(namespace)

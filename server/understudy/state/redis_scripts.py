@@ -1,11 +1,60 @@
 """The Lua scripts of the Redis backend: each runs atomically in Redis, so what one
 process reads and writes in a script no other process can interleave with."""
 
-APPEND = """
-local id = redis.call('INCR', KEYS[2])
-redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'id', id, 'ns', ARGV[2], 'data', ARGV[3])
+JOURNAL = """
+local function field(fields, name)
+  for i = 1, #fields, 2 do
+    if fields[i] == name then return fields[i + 1] end
+  end
+end
+local function weight(fields)
+  return tonumber(field(fields, 'size')) or 0
+end
+local function clear_journal(stream, total, ns)
+  if ns == '*' then
+    local count = redis.call('XLEN', stream)
+    redis.call('DEL', stream, total)
+    return count
+  end
+  local count, bytes = 0, 0
+  for _, entry in ipairs(redis.call('XRANGE', stream, '-', '+')) do
+    if field(entry[2], 'ns') == ns then
+      redis.call('XDEL', stream, entry[1])
+      count = count + 1
+      bytes = bytes + weight(entry[2])
+    end
+  end
+  if bytes > 0 then redis.call('DECRBY', total, bytes) end
+  return count
+end
+"""
+"""What the journal scripts share. Each stream entry has its ``size`` (what it costs the
+byte budget, as the memory journal weighs it) and ``total`` holds their sum;
+``clear_journal`` removes every entry (``*``) or one namespace's, and their bytes."""
+
+APPEND = (
+    JOURNAL
+    + """
+local stream, total = KEYS[1], KEYS[2]
+local max_len, max_bytes, size = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[4])
+local id = redis.call('INCR', KEYS[3])
+redis.call('XADD', stream, '*', 'id', id, 'ns', ARGV[3], 'size', size, 'data', ARGV[5])
+local count = redis.call('XLEN', stream)
+local bytes = redis.call('INCRBY', total, size)
+if count > max_len or bytes > max_bytes then
+  while count > 0 and (count > max_len or bytes > max_bytes) do
+    local oldest = redis.call('XRANGE', stream, '-', '+', 'COUNT', 1)[1]
+    redis.call('XDEL', stream, oldest[1])
+    count = count - 1
+    bytes = bytes - weight(oldest[2])
+  end
+  redis.call('SET', total, count > 0 and bytes or 0)
+end
 return id
 """
+)
+"""Journal an entry, then drop the oldest until at most ``max_len`` entries and
+``max_bytes`` are kept (an entry larger than the whole budget goes too, as in memory)."""
 
 KEPT = """
 local function index(at)
@@ -121,29 +170,18 @@ return drop(index(2), KEYS[1])
 """
 )
 
-CLEAR_JOURNAL = """
-if ARGV[1] == '*' then
-  local count = redis.call('XLEN', KEYS[1])
-  redis.call('DEL', KEYS[1])
-  return count
-end
-local count = 0
-for _, entry in ipairs(redis.call('XRANGE', KEYS[1], '-', '+')) do
-  local fields = entry[2]
-  for i = 1, #fields, 2 do
-    if fields[i] == 'ns' and fields[i + 1] == ARGV[1] then
-      redis.call('XDEL', KEYS[1], entry[1])
-      count = count + 1
-    end
-  end
-end
-return count
+CLEAR_JOURNAL = (
+    JOURNAL
+    + """
+return clear_journal(KEYS[1], KEYS[2], ARGV[1])
 """
+)
 
 FORGET = (
-    KEPT
+    JOURNAL
+    + KEPT
     + """
-local prefix, ns, ix = ARGV[1], ARGV[2], index(3)
+local prefix, ns, ix = ARGV[1], ARGV[2], index(4)
 local function drop_keys(pattern, names)
   local cursor = '0'
   repeat
@@ -166,29 +204,19 @@ local function drop_kept(pattern)
   until cursor == '0'
   drop_keys(pattern)
 end
-local names, entries = {}, 0
+local names = {}
 if ns == '*' then
   drop_keys(prefix .. 's:*', names)
   drop_keys(prefix .. 'c:*')
   drop_keys(prefix .. 'k:*')
   redis.call('DEL', ix.order, ix.sizes, ix.total, ix.uses)
-  entries = redis.call('XLEN', KEYS[1])
-  redis.call('DEL', KEYS[1])
 else
   names = redis.call('HKEYS', prefix .. 's:' .. ns)
   redis.call('DEL', prefix .. 's:' .. ns, prefix .. 'c:' .. ns)
   drop_kept(prefix .. 'k:' .. ns .. ':*')
-  for _, entry in ipairs(redis.call('XRANGE', KEYS[1], '-', '+')) do
-    local fields = entry[2]
-    for i = 1, #fields, 2 do
-      if fields[i] == 'ns' and fields[i + 1] == ns then
-        redis.call('XDEL', KEYS[1], entry[1])
-        entries = entries + 1
-      end
-    end
-  end
 end
-redis.call('PUBLISH', KEYS[2], ns)
+local entries = clear_journal(KEYS[1], KEYS[2], ns)
+redis.call('PUBLISH', KEYS[3], ns)
 return {entries, names}
 """
 )

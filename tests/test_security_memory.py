@@ -460,9 +460,6 @@ def test_combined_catalogs_stay_bounded() -> None:
 # --- stored Responses ---------------------------------------------------------------
 
 
-@pytest.mark.memory_only(
-    reason="the Redis backend bounds stored Responses by their TTL, not by a byte budget"
-)
 def test_stored_responses_are_bounded_in_bytes(serve: ServerFactory) -> None:
     base_url = serve(HELLO, response_store_bytes=60_000)
     client = openai.OpenAI(base_url=f"{base_url}/v1", api_key="sk-test", max_retries=0)

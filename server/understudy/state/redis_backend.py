@@ -42,7 +42,7 @@ from understudy.scenarios.catalog import Counters
 from understudy.scenarios.runtime import RuntimeScenarios
 from understudy.settings import Settings
 from understudy.state import redis_scripts as scripts
-from understudy.state.backend import StateUnavailable
+from understudy.state.backend import Held, StateUnavailable
 from understudy.state.responses import Claim, weight
 
 logger = logging.getLogger("understudy.state")
@@ -185,6 +185,7 @@ class RedisBackend:
         self.dropped = 0
         self._queue: asyncio.Queue[Call] = asyncio.Queue(settings.state_queue)
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._held = Held(0, 0, 0, 0)
         self._scripts = {
             name: self.redis.register_script(text)
             for name, text in (
@@ -283,6 +284,19 @@ class RedisBackend:
             "error": self.error,
             "dropped_entries": self.dropped,
         }
+
+    async def held(self) -> Held:
+        """What the shared journal and kept replies hold, read at each scrape (one round
+        trip); while Redis is lost, what was last read."""
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.xlen(JOURNAL)
+        pipe.get(JOURNAL_BYTES)
+        pipe.zcard(KEPT_INDEX[0])
+        pipe.get(KEPT_INDEX[2])
+        with contextlib.suppress(StateUnavailable):
+            values = await self._call(pipe.execute())
+            self._held = Held(*(int(value or 0) for value in values))
+        return self._held
 
     # --- runtime scenarios -----------------------------------------------------------
 

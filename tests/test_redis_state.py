@@ -64,14 +64,15 @@ class Server:
 
 
 @contextmanager
-def serve(folder: Path, *args: str) -> Iterator[Server]:
-    """``python -m understudy serve`` as a user starts it, once ``/health`` answers."""
+def serve(folder: Path, *args: str, environment: dict[str, str] | None = None) -> Iterator[Server]:
+    """``python -m understudy serve`` as a user starts it (with ``environment`` added to
+    this one's), once ``/health`` answers."""
     port = free_port()
     log = folder / f"serve-{port}.log"
     with log.open("w") as out:
         process = subprocess.Popen(
             [sys.executable, "-m", "understudy", "serve", "--port", str(port), *args],
-            env=child_environment(),
+            env={**child_environment(), **(environment or {})},
             stdout=out,
             stderr=subprocess.STDOUT,
             text=True,
@@ -106,14 +107,26 @@ def redis(tmp_path: Path) -> Iterator[Redis]:
     server.stop()
 
 
+@contextmanager
+def two_servers(
+    folder: Path, redis: Redis, environment: dict[str, str] | None = None
+) -> Iterator[tuple[Server, Server]]:
+    """Two ``serve`` processes on ``redis``, with the same scenarios and settings."""
+    scenarios = folder / "scenarios"
+    scenarios.mkdir()
+    (scenarios / "s.yaml").write_text(SCENARIOS)
+    common = ("--scenarios", str(scenarios), "--time-scale", "0", "--state", redis.url)
+    with (
+        serve(folder, *common, environment=environment) as one,
+        serve(folder, *common, environment=environment) as two,
+    ):
+        yield one, two
+
+
 @pytest.fixture
 def pair(tmp_path: Path, redis: Redis) -> Iterator[tuple[Server, Server]]:
-    folder = tmp_path / "scenarios"
-    folder.mkdir()
-    (folder / "s.yaml").write_text(SCENARIOS)
-    common = ("--scenarios", str(folder), "--time-scale", "0", "--state", redis.url)
-    with serve(tmp_path, *common) as one, serve(tmp_path, *common) as two:
-        yield one, two
+    with two_servers(tmp_path, redis) as servers:
+        yield servers
 
 
 def ask(server: Server, text: str, namespace: str = "") -> str:
@@ -205,6 +218,40 @@ def test_a_response_created_on_one_continues_on_the_other(pair: tuple[Server, Se
     two.client().responses.delete(first.id)
     with pytest.raises(openai.NotFoundError):
         one.client().responses.retrieve(first.id)
+
+
+def test_the_stores_bounds_hold_across_both(tmp_path: Path, redis: Redis) -> None:
+    """``response_store_size`` and ``journal_max_bytes`` bound what the two processes keep
+    together: a reply or entry one of them adds evicts the oldest, whoever added it, and
+    both report the same shared totals in ``/metrics``."""
+    from tests.test_security_memory import gauge
+
+    budget = 200_000
+    environment = {
+        "UNDERSTUDY_RESPONSE_STORE_SIZE": "2",
+        "UNDERSTUDY_JOURNAL_MAX_BYTES": str(budget),
+    }
+    with two_servers(tmp_path, redis, environment) as (one, two):
+        ids = [s.client().responses.create(model="gpt-4o", input="hi").id for s in (one, two, one)]
+        for server in (one, two):
+            with pytest.raises(openai.NotFoundError):
+                server.client().responses.retrieve(ids[0])
+            assert [server.client().responses.retrieve(i).id for i in ids[1:]] == ids[1:]
+            assert gauge(server.url, "understudy_responses_stored") == 2
+
+        for index in range(10):  # about 50 KB each: three fit the budget
+            ask((one, two)[index % 2], f"{index} " + "x" * 50_000, "big")
+        deadline = time.monotonic() + 5
+        while not journal(one, 1)[-1]["body"]["messages"][0]["content"].startswith("9 "):
+            assert time.monotonic() < deadline, "the last entry was never written"
+            time.sleep(0.02)
+        for server in (one, two):
+            entries = journal(server, 1)
+            assert 2 <= len(entries) <= 4
+            assert {entry["namespace"] for entry in entries} == {"big"}
+            assert len({entry["instance_id"] for entry in entries}) == 2
+        held = [gauge(server.url, "understudy_journal_bytes") for server in (one, two)]
+        assert held[0] == held[1] and 100_000 < held[0] <= budget
 
 
 def test_when_one_is_killed_the_other_keeps_serving(pair: tuple[Server, Server]) -> None:

@@ -730,9 +730,6 @@ def test_store_false_keeps_nothing(client: openai.OpenAI) -> None:
         client.responses.retrieve(created.id)
 
 
-@pytest.mark.memory_only(
-    reason="the Redis backend bounds stored Responses by their TTL, not by responses_max"
-)
 def test_store_is_bounded(serve) -> None:
     url = serve("name: hi\ndefault: true\nreply: {content: Hi}\n", response_store_size=2)
     ids = [post(url, {"model": "m", "input": "hi"}).json()["id"] for _ in range(3)]

@@ -257,9 +257,6 @@ def test_a_long_string_is_cut_with_a_marker(serve: ServerFactory) -> None:
     assert entry["body"]["model"] == "gpt-4o-mini"
 
 
-@pytest.mark.memory_only(
-    reason="the Redis journal is capped in entries (XADD MAXLEN), not by journal_max_bytes"
-)
 def test_journal_byte_budget_drops_the_oldest(serve: ServerFactory) -> None:
     base_url = serve(HELLO, journal_max_bytes=200_000)
     for index in range(10):
@@ -463,9 +460,6 @@ def test_combined_catalogs_stay_bounded() -> None:
 # --- stored Responses ---------------------------------------------------------------
 
 
-@pytest.mark.memory_only(
-    reason="the Redis backend bounds stored Responses by their TTL, not by a byte budget"
-)
 def test_stored_responses_are_bounded_in_bytes(serve: ServerFactory) -> None:
     base_url = serve(HELLO, response_store_bytes=60_000)
     client = openai.OpenAI(base_url=f"{base_url}/v1", api_key="sk-test", max_retries=0)

@@ -118,7 +118,7 @@ def _routes(state: ServerState, watcher: reload.Watcher) -> list[BaseRoute]:
         return JSONResponse(body)
 
     async def metrics(request: Request) -> Response:
-        text = state.metrics.render(state.gauges()) + state.counters_text()
+        text = state.metrics.render(await state.gauges()) + state.counters_text()
         if state.engine is not None:
             text += state.engine.render_metrics()
         return Response(text, media_type=METRICS_CONTENT_TYPE)

@@ -115,12 +115,13 @@ class ServerState:
         old, self.catalog = self.catalog, catalog
         self.scenarios_removed(old.by_name)
 
-    def gauges(self) -> list[Gauge]:
-        """What the bounded stores hold now, for ``/metrics``."""
-        journal, responses = self.journal, self.responses
+    async def gauges(self) -> list[Gauge]:
+        """What the bounded stores hold now, for ``/metrics``: the journal and kept
+        replies as the backend shares them, live journal readers of this process."""
+        journal, held = self.journal, await self.backend.held()
         return [
-            ("understudy_journal_entries", "Entries in the journal.", len(journal)),
-            ("understudy_journal_bytes", "Bytes the journal's entries keep.", journal.bytes),
+            ("understudy_journal_entries", "Entries in the journal.", held.journal_entries),
+            ("understudy_journal_bytes", "Bytes the journal's entries keep.", held.journal_bytes),
             (
                 "understudy_journal_subscribers",
                 "Live journal streams open.",
@@ -132,8 +133,8 @@ class ServerState:
                 journal.backlog_bytes,
             ),
             ("understudy_runtime_scenarios", "Runtime scenarios, in all.", self.runtime.count),
-            ("understudy_responses_stored", "Stored Responses replies.", len(responses)),
-            ("understudy_responses_stored_bytes", "Their estimated bytes.", responses.bytes),
+            ("understudy_responses_stored", "Stored Responses replies.", held.replies),
+            ("understudy_responses_stored_bytes", "Their estimated bytes.", held.reply_bytes),
         ]
 
     def counters_text(self) -> str:

@@ -12,7 +12,7 @@ Calls made where nothing can wait (a stream's close callback, the journal) are t
 """
 
 from collections.abc import Mapping
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from understudy.providers import Stored
 from understudy.record.journal import Call, Journal
@@ -24,6 +24,15 @@ from understudy.state.responses import Claim, ResponseStore
 
 class StateUnavailable(Exception):
     """The shared state cannot be reached (an admin request is answered 503)."""
+
+
+class Held(NamedTuple):
+    """What the bounded stores hold now, in every process sharing them: for ``/metrics``."""
+
+    journal_entries: int
+    journal_bytes: int
+    replies: int
+    reply_bytes: int
 
 
 class Backend(Protocol):
@@ -88,6 +97,8 @@ class Backend(Protocol):
     async def forget(self, namespace: str | None) -> tuple[list[str], int]:
         """Forget one namespace's runtime scenarios, counters, journal and kept replies,
         or everything's; return the removed scenario names and journal entry count."""
+
+    async def held(self) -> Held: ...
 
     def report(self) -> dict[str, Any] | None:
         """The ``state`` block of ``/health`` (None for memory)."""
@@ -195,6 +206,10 @@ class MemoryBackend:
         self.counters.reset(namespace)
         self.responses.clear(namespace)
         return scenarios, self.journal.clear(namespace)
+
+    async def held(self) -> Held:
+        journal, responses = self.journal, self.responses
+        return Held(len(journal), journal.bytes, len(responses), responses.bytes)
 
     def report(self) -> dict[str, Any] | None:
         return None

@@ -8,11 +8,14 @@ SCAN pattern):
 * ``us:s:<ns>`` hash scenario → its validated definition (JSON) with its order and size;
   every change is published on ``us:changed`` and every process compiles the namespace
   again, so matching stays local;
-* ``us:j`` stream: the journal (XADD MAXLEN ~ journal_size), each entry the JSON the
-  journal API shows, its id from ``us:jid``; read by ``GET /journal`` and, with XREAD,
-  by every process's live journal streams;
+* ``us:j`` stream: the journal, each entry the JSON the journal API shows, its id from
+  ``us:jid`` and its weight, their sum in ``us:jb``; the script that adds an entry drops
+  the oldest past ``journal_size`` entries or ``journal_max_bytes``; read by ``GET
+  /journal`` and, with XREAD, by every process's live journal streams;
 * ``us:k:<ns>:<api>:<id>`` hash: a kept reply (data, state, idle), with a TTL once idle
-  expiry applies.
+  expiry applies; indexed for the bounds (``response_store_size``/``_bytes``) by
+  ``us:ko`` (sorted set: each kept key by its last use, numbered by ``us:ku``), ``us:kw``
+  (hash: its weight) and ``us:kb`` (their sum), evicted least recently used first.
 
 Every call has a timeout (``state_timeout``). When Redis is lost, model requests go on
 with the last known catalog and this process's counters; journal entries are dropped and
@@ -38,8 +41,9 @@ from understudy.scenarios import Scenario, ScenarioError, load_text
 from understudy.scenarios.catalog import Counters
 from understudy.scenarios.runtime import RuntimeScenarios
 from understudy.settings import Settings
-from understudy.state.backend import StateUnavailable
-from understudy.state.responses import Claim
+from understudy.state import redis_scripts as scripts
+from understudy.state.backend import Held, StateUnavailable
+from understudy.state.responses import Claim, weight
 
 logger = logging.getLogger("understudy.state")
 
@@ -47,7 +51,10 @@ PREFIX = "us:"
 CHANGED = PREFIX + "changed"
 JOURNAL = PREFIX + "j"
 JOURNAL_IDS = PREFIX + "jid"
+JOURNAL_BYTES = PREFIX + "jb"
 ORDER = PREFIX + "seq"
+KEPT_INDEX = [PREFIX + "ko", PREFIX + "kw", PREFIX + "kb", PREFIX + "ku"]
+"""The kept replies' index: their order of use, weights, total weight and use counter."""
 ALL = "*"
 RETRY_SECONDS = 0.5
 BATCH = 256
@@ -56,100 +63,6 @@ READ_BLOCK_MS = 200
 """How long one XREAD of the live journal waits (under the call timeout)."""
 
 T = TypeVar("T")
-
-_APPEND = """
-local id = redis.call('INCR', KEYS[2])
-redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'id', id, 'ns', ARGV[2], 'data', ARGV[3])
-return id
-"""
-
-_GET = """
-local kept = redis.call('HMGET', KEYS[1], 'data', 'idle')
-if kept[2] and tonumber(kept[2]) > 0 then redis.call('PEXPIRE', KEYS[1], kept[2]) end
-return kept[1]
-"""
-
-_CLAIM = """
-local kept = redis.call('HMGET', KEYS[1], 'data', 'state', 'idle')
-if not kept[1] and not kept[2] then return {'missing'} end
-if kept[3] and tonumber(kept[3]) > 0 then redis.call('PEXPIRE', KEYS[1], kept[3]) end
-if kept[2] == 'continued' then return {'continued'} end
-if kept[2] == 'in_flight' then return {'in_flight'} end
-redis.call('HSET', KEYS[1], 'state', 'in_flight')
-return {'claimed', kept[1]}
-"""
-
-_RELEASE = """
-if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-if ARGV[1] == '1' then
-  redis.call('HDEL', KEYS[1], 'data')
-  redis.call('HSET', KEYS[1], 'state', 'continued')
-else
-  redis.call('HSET', KEYS[1], 'state', '')
-end
-return 1
-"""
-
-_CLEAR_JOURNAL = """
-if ARGV[1] == '*' then
-  local count = redis.call('XLEN', KEYS[1])
-  redis.call('DEL', KEYS[1])
-  return count
-end
-local count = 0
-for _, entry in ipairs(redis.call('XRANGE', KEYS[1], '-', '+')) do
-  local fields = entry[2]
-  for i = 1, #fields, 2 do
-    if fields[i] == 'ns' and fields[i + 1] == ARGV[1] then
-      redis.call('XDEL', KEYS[1], entry[1])
-      count = count + 1
-    end
-  end
-end
-return count
-"""
-
-_FORGET = """
-local prefix, ns = ARGV[1], ARGV[2]
-local function drop(pattern, names)
-  local cursor = '0'
-  repeat
-    local found = redis.call('SCAN', cursor, 'MATCH', pattern, 'COUNT', 1000)
-    cursor = found[1]
-    for _, key in ipairs(found[2]) do
-      if names then
-        for _, name in ipairs(redis.call('HKEYS', key)) do table.insert(names, name) end
-      end
-      redis.call('DEL', key)
-    end
-  until cursor == '0'
-end
-local names, entries = {}, 0
-if ns == '*' then
-  drop(prefix .. 's:*', names)
-  drop(prefix .. 'c:*')
-  drop(prefix .. 'k:*')
-  entries = redis.call('XLEN', KEYS[1])
-  redis.call('DEL', KEYS[1])
-else
-  names = redis.call('HKEYS', prefix .. 's:' .. ns)
-  redis.call('DEL', prefix .. 's:' .. ns, prefix .. 'c:' .. ns)
-  drop(prefix .. 'k:' .. ns .. ':*')
-  for _, entry in ipairs(redis.call('XRANGE', KEYS[1], '-', '+')) do
-    local fields = entry[2]
-    for i = 1, #fields, 2 do
-      if fields[i] == 'ns' and fields[i + 1] == ns then
-        redis.call('XDEL', KEYS[1], entry[1])
-        entries = entries + 1
-      end
-    end
-  end
-end
-redis.call('PUBLISH', KEYS[2], ns)
-return {entries, names}
-"""
-"""Forget a namespace (``*``: all) in one step: its scenarios, counters, kept replies and
-journal entries; every process compiles it again."""
 
 
 def space(namespace: str) -> str:
@@ -258,6 +171,9 @@ class RedisBackend:
         self.url = settings.state
         self.timeout = settings.state_timeout
         self.journal_size = settings.journal_size
+        self.journal_bytes = settings.journal_max_bytes
+        self.store_size = settings.response_store_size
+        self.store_bytes = settings.response_store_bytes
         self.runtime = runtime
         self.counters = counters
         self.journal = journal
@@ -269,15 +185,18 @@ class RedisBackend:
         self.dropped = 0
         self._queue: asyncio.Queue[Call] = asyncio.Queue(settings.state_queue)
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._held = Held(0, 0, 0, 0)
         self._scripts = {
             name: self.redis.register_script(text)
             for name, text in (
-                ("append", _APPEND),
-                ("get", _GET),
-                ("claim", _CLAIM),
-                ("release", _RELEASE),
-                ("clear_journal", _CLEAR_JOURNAL),
-                ("forget", _FORGET),
+                ("append", scripts.APPEND),
+                ("put", scripts.PUT),
+                ("get", scripts.GET),
+                ("claim", scripts.CLAIM),
+                ("release", scripts.RELEASE),
+                ("delete", scripts.DELETE),
+                ("clear_journal", scripts.CLEAR_JOURNAL),
+                ("forget", scripts.FORGET),
             )
         }
 
@@ -365,6 +284,19 @@ class RedisBackend:
             "error": self.error,
             "dropped_entries": self.dropped,
         }
+
+    async def held(self) -> Held:
+        """What the shared journal and kept replies hold, read at each scrape (one round
+        trip); while Redis is lost, what was last read."""
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.xlen(JOURNAL)
+        pipe.get(JOURNAL_BYTES)
+        pipe.zcard(KEPT_INDEX[0])
+        pipe.get(KEPT_INDEX[2])
+        with contextlib.suppress(StateUnavailable):
+            values = await self._call(pipe.execute())
+            self._held = Held(*(int(value or 0) for value in values))
+        return self._held
 
     # --- runtime scenarios -----------------------------------------------------------
 
@@ -505,8 +437,9 @@ class RedisBackend:
             pipe = self.redis.pipeline(transaction=False)
             for call in batch:
                 entry = orjson.dumps(call.detail())
-                args = [self.journal_size, space(call.namespace), entry]
-                await append(keys=[JOURNAL, JOURNAL_IDS], args=args, client=pipe)
+                args = [self.journal_size, self.journal_bytes, space(call.namespace)]
+                keys = [JOURNAL, JOURNAL_BYTES, JOURNAL_IDS]
+                await append(keys=keys, args=[*args, call.size, entry], client=pipe)
             try:
                 await self._call(pipe.execute())
             except StateUnavailable:
@@ -550,7 +483,7 @@ class RedisBackend:
     async def clear_journal(self, namespace: str | None) -> int:
         which = ALL if namespace is None else space(namespace)
         clear = self._scripts["clear_journal"]
-        removed = await self._call(clear(keys=[JOURNAL], args=[which]))
+        removed = await self._call(clear(keys=[JOURNAL, JOURNAL_BYTES], args=[which]))
         self.journal.clear(namespace)  # the live readers' queues
         return int(removed)
 
@@ -590,46 +523,49 @@ class RedisBackend:
     def _key(namespace: str, api: str, reply_id: str) -> str:
         return f"{PREFIX}k:{space(namespace)}:{api}:{reply_id}"
 
+    async def _kept(self, script: str, key: str, *args: Any) -> Any:
+        """Run a kept-reply script on ``key`` and the index: one round trip."""
+        run = self._scripts[script]
+        return await self._call(run(keys=[key, *KEPT_INDEX], args=list(args)))
+
     async def get(self, namespace: str, api: str, reply_id: str) -> Stored | None:
-        script = self._scripts["get"]
         try:
-            data = await self._call(script(keys=[self._key(namespace, api, reply_id)]))
+            data = await self._kept("get", self._key(namespace, api, reply_id))
         except StateUnavailable:  # answered as a reply the server does not hold
             return None
         return None if data is None else decode_stored(data)
 
     async def claim(self, namespace: str, api: str, reply_id: str) -> tuple[Claim, Stored | None]:
-        script = self._scripts["claim"]
         try:
-            found = await self._call(script(keys=[self._key(namespace, api, reply_id)]))
+            found = await self._kept("claim", self._key(namespace, api, reply_id))
         except StateUnavailable:
             return "missing", None
         claim = found[0].decode()
         return claim, decode_stored(found[1]) if claim == "claimed" else None
 
     async def put(self, namespace: str, api: str, stored: Stored, idle: float | None) -> None:
+        """Keep ``stored`` within the shared bounds; as in memory, a reply larger than the
+        whole budget is not kept."""
+        size = weight(stored)
+        if self.store_size <= 0 or size > self.store_bytes:
+            return
         key = self._key(namespace, api, stored.id)
         idle_ms = 0 if idle is None else max(int(idle * 1000), 1)
-        pipe = self.redis.pipeline(transaction=True)
-        pipe.delete(key)
-        pipe.hset(key, mapping={"data": encode_stored(stored), "state": "", "idle": idle_ms})
-        if idle_ms:
-            pipe.pexpire(key, idle_ms)
+        args = (encode_stored(stored), idle_ms, size, self.store_size, self.store_bytes)
         with contextlib.suppress(StateUnavailable):  # the reply itself is not lost
-            await self._call(pipe.execute())
+            await self._kept("put", key, *args)
 
     async def release(self, namespace: str, api: str, reply_id: str, continued: bool) -> None:
-        script = self._scripts["release"]
         key = self._key(namespace, api, reply_id)
         with contextlib.suppress(StateUnavailable):
-            await self._call(script(keys=[key], args=["1" if continued else "0"]))
+            await self._kept("release", key, "1" if continued else "0")
 
     def release_soon(self, namespace: str, api: str, reply_id: str, continued: bool) -> None:
         self._spawn(self.release(namespace, api, reply_id, continued))
 
     async def delete(self, namespace: str, api: str, reply_id: str) -> bool:
         try:
-            return bool(await self._call(self.redis.delete(self._key(namespace, api, reply_id))))
+            return bool(await self._kept("delete", self._key(namespace, api, reply_id)))
         except StateUnavailable:
             return False
 
@@ -641,7 +577,8 @@ class RedisBackend:
     async def forget(self, namespace: str | None) -> tuple[list[str], int]:
         which = ALL if namespace is None else space(namespace)
         script = self._scripts["forget"]
-        entries, names = await self._call(script(keys=[JOURNAL, CHANGED], args=[PREFIX, which]))
+        keys = [JOURNAL, JOURNAL_BYTES, CHANGED, *KEPT_INDEX]
+        entries, names = await self._call(script(keys=keys, args=[PREFIX, which]))
         self.runtime.clear(namespace)
         self.counters.reset(namespace)
         self.journal.clear(namespace)

@@ -18,7 +18,7 @@ from understudy.engine import Engine, Slot
 from understudy.faults.errors import overloaded
 from understudy.http import keys, proxy
 from understudy.http.body import parse_json
-from understudy.http.headers import header_map
+from understudy.http.headers import RawHeaders
 from understudy.http.kept import Kept
 from understudy.http.responses import error_response
 from understudy.plan import ReplyPlan, build_plan
@@ -47,7 +47,7 @@ async def handle(api: ApiModule, request: Request, state: ServerState) -> Any:
     provider = api.provider
     request_id = provider.new_request_id()
     settings = state.settings
-    headers = header_map(request.scope)
+    headers = RawHeaders(request.scope["headers"])
     namespace = headers.get(NAMESPACE_HEADER, "")
     call = state.journal.begin(api.name, request.scope, namespace, request_id, started_at)
     kept = Kept(api, state, namespace, call)

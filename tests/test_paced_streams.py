@@ -144,3 +144,62 @@ def test_a_client_that_leaves_mid_stream_stops_its_stream_only(serve: ServerFact
     assert (left["completed"], left["disconnected"]) == (False, True)
     assert (stayed["completed"], stayed["disconnected"]) == (True, False)
     assert left["events_sent"] < stayed["events_sent"]
+
+
+def test_a_renderer_failing_mid_stream_cuts_its_own_stream_only() -> None:
+    """A renderer's exception in a paced stream reaches uvicorn (which logs it and drops
+    that connection); the other streams due in the same milliseconds carry on."""
+    import threading
+
+    import uvicorn
+
+    from understudy.stream.pacing import Timing
+    from understudy.stream.writer import StreamResponse
+
+    def frames(fail: bool):
+        for n in range(20):
+            if fail and n == 3:
+                raise RuntimeError("a renderer's bug")
+            yield f"data: {n}\n\n".encode(), True
+
+    async def app(scope, receive, send) -> None:
+        response = StreamResponse(
+            frames(scope["path"] == "/fail"),
+            headers=[(b"content-type", b"text/event-stream")],
+            timing=Timing(ttft=0.02, itl=0.005),
+            started_at=asyncio.get_running_loop().time(),
+        )
+        await response(scope, receive, send)
+
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, lifespan="off", log_level="critical"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    try:
+        assert wait_until(lambda: server.started)
+
+        async def fetch(client: httpx.AsyncClient, path: str) -> list[str]:
+            events: list[str] = []
+            try:
+                async with client.stream("GET", f"http://127.0.0.1:{port}{path}") as response:
+                    async for line in response.aiter_lines():
+                        if line:
+                            events.append(line)
+            except httpx.RemoteProtocolError:
+                events.append("cut")
+            return events
+
+        async def main() -> list[list[str]]:
+            async with httpx.AsyncClient(timeout=10) as client:
+                paths = ["/fail", "/ok"] * 10
+                return await asyncio.gather(*(fetch(client, path) for path in paths))
+
+        results = asyncio.run(main())
+        whole = [f"data: {n}" for n in range(20)]
+        assert results[1::2] == [whole] * 10
+        assert results[0::2] == [["data: 0", "data: 1", "data: 2", "cut"]] * 10
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)

@@ -15,10 +15,13 @@ so a slow reader slows only its own stream, as before.
 
 import asyncio
 from collections.abc import Callable, Coroutine, Iterable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from understudy.stream.frames import Frame
 from understudy.stream.ticker import Ticker
+
+if TYPE_CHECKING:
+    from understudy.stream.writer import StreamOutcome
 
 
 class PacedFrames:
@@ -49,7 +52,7 @@ class PacedFrames:
         delays: Iterator[float],
         due: float,
         send: Callable[[dict], Coroutine[Any, Any, None]],
-        outcome: Any,
+        outcome: "StreamOutcome",
         ticker: Ticker,
         loop: asyncio.AbstractEventLoop,
     ) -> None:
@@ -94,15 +97,23 @@ class PacedFrames:
         token with the finish chunk and ``[DONE]``) leave together, as from a server that
         flushes its buffer once per step; the last write completes the response.
         """
+        try:
+            self._advance()
+        except Exception as exc:  # a renderer's bug: the writer re-raises it
+            # Raising here would stop the other streams due in the same millisecond.
+            if not self._done.done():
+                self._done.set_exception(exc)
+
+    def _advance(self) -> None:
         loop, outcome = self._loop, self._outcome
         batch = []
+        data = self._pending
+        if data is not None:
+            self._pending = None
+            batch.append(data)
+            if outcome.first_token_at is None:
+                outcome.first_token_at = loop.time()
         try:
-            data = self._pending
-            if data is not None:
-                self._pending = None
-                batch.append(data)
-                if outcome.first_token_at is None:
-                    outcome.first_token_at = loop.time()
             for data, paced in self._frames:
                 if paced:
                     due = self._due
@@ -115,10 +126,9 @@ class PacedFrames:
                     if outcome.first_token_at is None:
                         outcome.first_token_at = loop.time()
                 batch.append(data)
-        except BaseException as exc:  # a renderer's bug: the writer re-raises it
-            if not self._done.done():
-                self._done.set_exception(exc)
-            return
+        except Exception:
+            self._put(batch, self._due, last=False)  # what was due goes out before the error
+            raise
         if self._put(batch, self._due, last=True):
             self._complete()
 

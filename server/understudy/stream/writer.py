@@ -12,7 +12,9 @@ import logging
 from collections.abc import Callable, Iterable, Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass
+from functools import partial
 from itertools import chain
+from typing import Any
 
 from understudy.stream.actions import Pause, Script, Send
 from understudy.stream.frames import Frame, Headers
@@ -124,6 +126,7 @@ class StreamResponse:
             outcome.timeline = Timeline(self.timeline_events)
         await send({"type": "http.response.start", "status": 200, "headers": self.headers})
         writer = loop.create_task(self._write(scope.get(RAW_SEND, send), loop, outcome))
+        writer.add_done_callback(partial(_wake_on_failure, asyncio.current_task()))
         try:
             if self.script is None:
                 while not writer.done() and (await receive())["type"] != "http.disconnect":
@@ -140,9 +143,11 @@ class StreamResponse:
                     outcome.disconnected = True
                     writer.cancel()
                 await asyncio.wait((writer,))
-            if not writer.cancelled() and writer.exception() is not None:
+            if _failed(writer):
                 raise writer.exception()  # a bug in a renderer: let uvicorn log it
         except asyncio.CancelledError:
+            if _failed(writer):
+                raise writer.exception() from None  # woken by _wake_on_failure
             # Server shutdown: stop writing and drop the connection without a traceback.
             writer.cancel()
             outcome.cut = True
@@ -257,6 +262,18 @@ class StreamResponse:
                     timeline.cut_at = loop.time()
                 return True
         return False
+
+
+def _failed(writer: "asyncio.Task[None]") -> bool:
+    return writer.done() and not writer.cancelled() and writer.exception() is not None
+
+
+def _wake_on_failure(request: "asyncio.Task[Any] | None", writer: "asyncio.Task[None]") -> None:
+    """A writer that raised (a renderer's bug) leaves the request's coroutine waiting in
+    ``receive()`` for a client that may never leave: wake it, so that it re-raises the
+    error and uvicorn logs it and drops the connection."""
+    if request is not None and _failed(writer):
+        request.cancel()
 
 
 async def _pause(pause: Pause, send: Callable, outcome: StreamOutcome) -> None:

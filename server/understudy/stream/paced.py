@@ -187,10 +187,15 @@ class PacedFrames:
     def _count(self, batch: list[bytes], due: float) -> None:
         outcome = self._outcome
         timeline = self._timeline
+        sent = len(batch)
         if timeline is not None and outcome.events_sent < timeline.limit:
             now = self._loop.time()
-            for _ in range(min(len(batch), timeline.limit - outcome.events_sent)):
+            if sent == 1:  # almost every step: one token
                 timeline.sent.append(now)
                 timeline.due.append(due)
-        outcome.events_sent += len(batch)
-        outcome.bytes_sent += sum(map(len, batch))
+            else:
+                room = min(sent, timeline.limit - outcome.events_sent)
+                timeline.sent.extend([now] * room)
+                timeline.due.extend([due] * room)
+        outcome.events_sent += sent
+        outcome.bytes_sent += len(batch[0]) if sent == 1 else sum(map(len, batch))

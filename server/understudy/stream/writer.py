@@ -137,11 +137,11 @@ class StreamResponse:
                 listener = loop.create_task(_disconnected(receive))
                 await asyncio.wait((writer, listener), return_when=asyncio.FIRST_COMPLETED)
                 listener.cancel()
-            if not writer.done():
-                # Completed: the writer has yet to wake and return. Else the client left.
-                if not outcome.completed:
-                    outcome.disconnected = True
-                    writer.cancel()
+            # A completed response's writer may have yet to wake and return: nothing is
+            # left for it to do, so it is not waited for. Otherwise the client left.
+            if not writer.done() and not outcome.completed:
+                outcome.disconnected = True
+                writer.cancel()
                 await asyncio.wait((writer,))
             if _failed(writer):
                 raise writer.exception()  # a bug in a renderer: let uvicorn log it

@@ -104,6 +104,16 @@ if STATE.redis_mode:
 ServerFactory = Callable[..., str]
 
 
+def wait_for(check: Callable[[], bool], timeout: float = 5.0) -> bool:
+    """Poll ``check`` until it holds (True) or ``timeout`` seconds pass (False)."""
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
+    return True
+
+
 @pytest.fixture
 def serve(tmp_path: Path) -> Iterator[ServerFactory]:
     """Start a server on scenario YAML written for this test: ``serve(yaml_text, **settings)``."""

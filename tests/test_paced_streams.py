@@ -13,7 +13,7 @@ import httpx
 import openai
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.conftest import ServerFactory
+from tests.conftest import ServerFactory, wait_for
 
 WORDS = 40
 
@@ -36,15 +36,6 @@ def in_flight(base_url: str) -> float:
     )
 
 
-def wait_until(check, timeout: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.02)
-    return True
-
-
 def test_many_streams_due_in_the_same_millisecond_each_get_their_own_tokens(
     serve: ServerFactory,
 ) -> None:
@@ -63,7 +54,7 @@ def test_many_streams_due_in_the_same_millisecond_each_get_their_own_tokens(
 
     expected = " ".join(f"w{n}" for n in range(WORDS))
     assert asyncio.run(main()) == [expected] * 60
-    assert wait_until(lambda: in_flight(base_url) == 0)
+    assert wait_for(lambda: in_flight(base_url) == 0, timeout=10)
 
 
 def request_head(base_url: str) -> tuple[socket.socket, bytes]:
@@ -105,7 +96,7 @@ def test_a_reader_slower_than_the_stream_gets_every_byte_in_order(serve: ServerF
     tokens = re.findall(rb"\"content\":\" ?(x+)(\d+)\"", raw)
     assert [int(n) for _, n in tokens] == list(range(words))
     assert raw.count(b"data: [DONE]") == 1
-    assert wait_until(lambda: in_flight(base_url) == 0)
+    assert wait_for(lambda: in_flight(base_url) == 0, timeout=10)
 
 
 def test_a_reader_that_never_reads_and_leaves_frees_its_stream(serve: ServerFactory) -> None:
@@ -115,7 +106,7 @@ def test_a_reader_that_never_reads_and_leaves_frees_its_stream(serve: ServerFact
     time.sleep(0.5)  # long enough for the server's writes to back up
     assert in_flight(base_url) == 1
     sock.close()
-    assert wait_until(lambda: in_flight(base_url) == 0)
+    assert wait_for(lambda: in_flight(base_url) == 0, timeout=10)
     # The server goes on serving paced streams.
     reply = httpx.post(
         f"{base_url}/v1/chat/completions",
@@ -138,7 +129,7 @@ def test_a_client_that_leaves_mid_stream_stops_its_stream_only(serve: ServerFact
     assert opened[0].choices[0].delta.role == "assistant"
     text = "".join(c.choices[0].delta.content or "" for c in staying if c.choices)
     assert text == " ".join(f"w{n}" for n in range(WORDS))
-    assert wait_until(lambda: in_flight(base_url) == 0)
+    assert wait_for(lambda: in_flight(base_url) == 0, timeout=10)
     entries = httpx.get(f"{base_url}/_understudy/journal").json()["entries"]
     left, stayed = sorted(entries, key=lambda entry: entry["completed"])
     assert (left["completed"], left["disconnected"]) == (False, True)
@@ -178,7 +169,7 @@ def test_a_renderer_failing_mid_stream_cuts_its_own_stream_only() -> None:
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     try:
-        assert wait_until(lambda: server.started)
+        assert wait_for(lambda: server.started, timeout=10)
 
         async def fetch(client: httpx.AsyncClient, path: str) -> list[str]:
             events: list[str] = []

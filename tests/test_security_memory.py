@@ -28,6 +28,7 @@ import orjson
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from tests.conftest import wait_for
 from understudy.scenarios import Catalog, load_text
 from understudy.scenarios.runtime import CACHE_LIMIT, RuntimeScenarios
 from understudy.testing import free_port
@@ -121,15 +122,6 @@ def scrape(base_url: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float
 
 def gauge(base_url: str, name: str) -> float:
     return scrape(base_url)[(name, ())]
-
-
-def wait_for(check: Callable[[], bool], timeout: float = 5.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.02)
-    return True
 
 
 def journal(base_url: str) -> list[dict[str, Any]]:

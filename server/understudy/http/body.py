@@ -34,7 +34,7 @@ async def parse_json(
 ) -> Any:
     """The JSON body; ``call`` (the journal's record) keeps a bounded copy of it as JSON
     text, or the raw start of a body that is not JSON. ``headers``: the request's, if
-    already decoded (``header_map``)."""
+    the caller has them already (``RawHeaders``)."""
     try:
         raw = await read_body(request, limit, headers)
     except OverflowError:

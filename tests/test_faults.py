@@ -114,24 +114,33 @@ def test_rate_limit_on_chat_is_a_rate_limit_error_with_openai_headers(serve) -> 
 
 @pytest.mark.parametrize("api", [CHAT, RESPONSES])
 def test_openai_sdk_retries_honour_retry_after_ms(serve, api: str) -> None:
-    """with ``should_retry`` the SDK retries, waiting ``retry-after-ms``; two
-    failures then success takes three requests and far less than the SDK's own backoff
-    (0.375 s + 0.75 s at least)."""
+    """with ``should_retry`` the SDK retries, waiting ``retry-after-ms``; two failures then
+    success takes three requests. Each wait, from a failure's arrival to the next attempt,
+    is far shorter than the SDK's own backoff would be (at least 0.375 s, then 0.75 s), so
+    the SDK read our header; a slow machine cannot fail this through a slow request."""
     base_url = serve(
         "name: s\nreplies:\n"
         "  - error: {preset: rate_limit, retry_after_ms: 20, should_retry: true}\n"
         "  - error: {preset: server_error, retry_after_ms: 20, should_retry: true}\n"
         "  - content: third\n  - content: fourth\n"
     )
-    client = openai_client(base_url, max_retries=2)
-    started = time.monotonic()
+    sent: list[float] = []
+    answered: list[float] = []
+    hooks = {
+        "request": [lambda request: sent.append(time.monotonic())],
+        "response": [lambda response: answered.append(time.monotonic())],
+    }
+    client = openai_client(
+        base_url, max_retries=2, http_client=openai.DefaultHttpxClient(event_hooks=hooks)
+    )
     if api == CHAT:
         text = client.chat.completions.create(**body(CHAT, stream=False)).choices[0].message.content
     else:
         text = client.responses.create(**body(RESPONSES, stream=False)).output_text
-    elapsed = time.monotonic() - started
     assert text == "third"
-    assert elapsed < 1.0
+    assert len(sent) == len(answered) == 3
+    waits = [sent[1] - answered[0], sent[2] - answered[1]]
+    assert waits[0] < 0.3 and waits[1] < 0.6, waits
     if api == CHAT:
         after = client.chat.completions.create(**body(CHAT, stream=False)).choices[0].message
         assert after.content == "fourth"

@@ -79,12 +79,12 @@ RAW_SEND = "understudy.raw_send"
 class StreamResponse:
     """Send ``frames`` as a streaming HTTP response paced by ``timing``.
 
-    The frames go out from a task of their own, through the server's raw ``send``: a
-    woken token then resumes one short coroutine instead of the whole middleware chain,
-    and each body message skips the middlewares' ``send`` wrappers. The request's own
-    coroutine meanwhile waits in ``receive()``, which uvicorn answers with
-    ``http.disconnect`` when the client leaves (the writer is then cancelled, waking it
-    from any wait at once) or when the response is complete.
+    The frames go out through the server's raw ``send``, skipping the middlewares'
+    ``send`` wrappers: a paced stream's from the shared timer's callbacks
+    (``PacedFrames``), an instant or scripted one's from a task of its own. Either way the
+    "writer" is a future. The request's own coroutine meanwhile waits in ``receive()``,
+    which uvicorn answers with ``http.disconnect`` when the client leaves (the writer is
+    then cancelled, waking it from any wait at once) or when the response is complete.
     """
 
     __slots__ = (
@@ -125,7 +125,14 @@ class StreamResponse:
         if self.timeline_events > 0 and (self.script is not None or not self.timing.is_instant):
             outcome.timeline = Timeline(self.timeline_events)
         await send({"type": "http.response.start", "status": 200, "headers": self.headers})
-        writer = loop.create_task(self._write(scope.get(RAW_SEND, send), loop, outcome))
+        raw_send = scope.get(RAW_SEND, send)
+        writer: asyncio.Future[None]
+        if self.script is None and not self.timing.is_instant:
+            # Paced: sent from the shared timer's callbacks, no task of its own.
+            delays, due = self._first_due()
+            writer = PacedFrames(self.frames, delays, due, raw_send, outcome, ticker(), loop).run()
+        else:
+            writer = loop.create_task(self._write(raw_send, loop, outcome))
         writer.add_done_callback(partial(_wake_on_failure, asyncio.current_task()))
         try:
             if self.script is None:
@@ -162,11 +169,8 @@ class StreamResponse:
         self, send: Callable, loop: asyncio.AbstractEventLoop, outcome: StreamOutcome
     ) -> None:
         try:
-            if self.script is None and self.timing.is_instant:
+            if self.script is None:
                 await self._send_frames(send, loop, outcome)
-            elif self.script is None:
-                delays, due = self._first_due()
-                await PacedFrames(self.frames, delays, due, send, outcome, ticker(), loop).run()
             else:
                 delays, due = self._first_due()
                 if due > loop.time():
@@ -264,11 +268,11 @@ class StreamResponse:
         return False
 
 
-def _failed(writer: "asyncio.Task[None]") -> bool:
+def _failed(writer: "asyncio.Future[None]") -> bool:
     return writer.done() and not writer.cancelled() and writer.exception() is not None
 
 
-def _wake_on_failure(request: "asyncio.Task[Any] | None", writer: "asyncio.Task[None]") -> None:
+def _wake_on_failure(request: "asyncio.Task[Any] | None", writer: "asyncio.Future[None]") -> None:
     """A writer that raised (a renderer's bug) leaves the request's coroutine waiting in
     ``receive()`` for a client that may never leave: wake it, so that it re-raises the
     error and uvicorn logs it and drops the connection."""

@@ -356,6 +356,48 @@ def break_point(curve: list[dict]) -> tuple[int | None, list[int]]:
     return breaks, blips
 
 
+def _pacing_row(n: int, res: dict) -> dict:
+    return {
+        "streams": n,
+        "completed": res.get("streams"),
+        "events_per_s": res.get("events_per_s"),
+        "tokens_per_s": res.get("tokens_per_s"),
+        "gap_abs_err_p50_ms": (res.get("gap_abs_err_ms") or {}).get("p50"),
+        "gap_abs_err_p99_ms": (res.get("gap_abs_err_ms") or {}).get("p99"),
+        "gap_signed_err_p99_ms": (res.get("gap_signed_err_ms") or {}).get("p99"),
+        "gap_signed_err_p1_ms": (res.get("gap_signed_err_ms") or {}).get("p1"),
+        "drift_p50_ms": (res.get("drift_ms") or {}).get("p50"),
+        "drift_p99_ms": (res.get("drift_ms") or {}).get("p99"),
+        "ttft_p50_ms": (res.get("ttft_ms") or {}).get("p50"),
+        "ttft_p99_ms": (res.get("ttft_ms") or {}).get("p99"),
+        "coalesced_frac": res.get("coalesced_frac"),
+        "server_cpu_util": res.get("server_cpu_util"),
+        "loadgen_cpu_util": res.get("loadgen_cpu_util"),
+        "loadgen_lag_p99_ms": (res.get("loadgen_loop_lag_ms") or {}).get("p99"),
+        "noise_cores": noise_cores(res),
+        "errors": res.get("error_count"),
+        "tokens_per_stream": res.get("tokens_per_stream_p50"),
+        "raw": res,
+    }
+
+
+def _median_row(rows: list[dict]) -> dict:
+    """One level's figures over its rounds: the median of each, errors summed; the
+    rounds' own p99s kept, and every round's raw output."""
+    if len(rows) == 1:
+        return rows[0]
+    merged: dict = {"streams": rows[0]["streams"]}
+    for key in rows[0]:
+        if key in ("streams", "raw", "errors"):
+            continue
+        merged[key] = med([r.get(key) for r in rows])
+    merged["errors"] = sum(r.get("errors") or 0 for r in rows)
+    merged["p99_per_round_ms"] = [r.get("gap_abs_err_p99_ms") for r in rows]
+    merged["raw"] = rows[len(rows) // 2]["raw"]
+    merged["rounds_raw"] = [r["raw"] for r in rows]
+    return merged
+
+
 # ----------------------------------------------------------------------------- scenarios
 
 
@@ -566,52 +608,44 @@ class Bench:
             "budget_p99_ms": PACING_P99_BUDGET_MS,
             "targets": {},
         }
-        for name, server, path, body, headers in targets:
-            curve = []
+        rounds = max(1, o.pacing_rounds)
+        out["rounds"] = rounds
+        # Each level is measured for every target back to back, and the whole sweep is
+        # repeated: the ceiling and the product at one level run seconds apart, under the
+        # same background noise, and a level's figures are the median of its rounds.
+        runs: dict[str, dict[int, list[dict]]] = {
+            name: {n: [] for n in levels} for name, *_ in targets
+        }
+        for round_no in range(rounds):
             for n in levels:
-                res = self.loadgen(
-                    server,
-                    path,
-                    body,
-                    headers,
-                    o.pacing_duration,
-                    conns=n,
-                    warmup=0,
-                    ramp=min(1.0, o.pacing_duration / 3) if n > 1 else 0,
-                    itl_ms=PACING_ITL_MS,
-                    ttft_ms=PACING_TTFT_MS,
-                    drain_timeout=30,
-                )
-                self._count_errors(f"pacing {name} x{n}", res)
-                row = {
-                    "streams": n,
-                    "completed": res.get("streams"),
-                    "events_per_s": res.get("events_per_s"),
-                    "gap_abs_err_p50_ms": (res.get("gap_abs_err_ms") or {}).get("p50"),
-                    "gap_abs_err_p99_ms": (res.get("gap_abs_err_ms") or {}).get("p99"),
-                    "gap_signed_err_p99_ms": (res.get("gap_signed_err_ms") or {}).get("p99"),
-                    "gap_signed_err_p1_ms": (res.get("gap_signed_err_ms") or {}).get("p1"),
-                    "drift_p50_ms": (res.get("drift_ms") or {}).get("p50"),
-                    "drift_p99_ms": (res.get("drift_ms") or {}).get("p99"),
-                    "ttft_p50_ms": (res.get("ttft_ms") or {}).get("p50"),
-                    "ttft_p99_ms": (res.get("ttft_ms") or {}).get("p99"),
-                    "coalesced_frac": res.get("coalesced_frac"),
-                    "server_cpu_util": res.get("server_cpu_util"),
-                    "loadgen_cpu_util": res.get("loadgen_cpu_util"),
-                    "loadgen_lag_p99_ms": (res.get("loadgen_loop_lag_ms") or {}).get("p99"),
-                    "noise_cores": noise_cores(res),
-                    "errors": res.get("error_count"),
-                    "tokens_per_stream": res.get("tokens_per_stream_p50"),
-                    "raw": res,
-                }
-                curve.append(row)
-                self.log(
-                    f"  {name:14s} {n:>5} streams: |err| p50 {row['gap_abs_err_p50_ms']} "
-                    f"p99 {row['gap_abs_err_p99_ms']} ms, signed p99 {row['gap_signed_err_p99_ms']}"
-                    f", drift p99 {row['drift_p99_ms']}, ttft p99 {row['ttft_p99_ms']}, "
-                    f"srv cpu {row['server_cpu_util']}, gen cpu {row['loadgen_cpu_util']}, "
-                    f"err {row['errors']}"
-                )
+                for name, server, path, body, headers in targets:
+                    res = self.loadgen(
+                        server,
+                        path,
+                        body,
+                        headers,
+                        o.pacing_duration,
+                        conns=n,
+                        warmup=0,
+                        ramp=min(1.0, o.pacing_duration / 3) if n > 1 else 0,
+                        itl_ms=PACING_ITL_MS,
+                        ttft_ms=PACING_TTFT_MS,
+                        drain_timeout=30,
+                    )
+                    self._count_errors(f"pacing {name} x{n}", res)
+                    row = _pacing_row(n, res)
+                    runs[name][n].append(row)
+                    self.log(
+                        f"  {name:14s} {n:>5} streams"
+                        + (f" (round {round_no + 1}/{rounds})" if rounds > 1 else "")
+                        + f": |err| p50 {row['gap_abs_err_p50_ms']} "
+                        f"p99 {row['gap_abs_err_p99_ms']} ms, signed p99 "
+                        f"{row['gap_signed_err_p99_ms']}, drift p99 {row['drift_p99_ms']}, "
+                        f"ttft p99 {row['ttft_p99_ms']}, srv cpu {row['server_cpu_util']}, "
+                        f"gen cpu {row['loadgen_cpu_util']}, err {row['errors']}"
+                    )
+        for name, *_ in targets:
+            curve = [_median_row(runs[name][n]) for n in levels]
             breaks, blips = break_point(curve)
             out["targets"][name] = {"curve": curve, "breaks_at": breaks, "blips_at": blips}
         if self.product_ok is False:
@@ -884,6 +918,12 @@ def markdown(results: dict) -> str:
             f"**b. Pacing fidelity**: TTFT {pc['ttft_ms']:g} ms, ITL {pc['itl_ms']:g} ms, "
             f"{pc['tokens']} tokens per stream, starts staggered; error = observed gap - ITL; "
             f"budget p99 |error| <= {pc['budget_p99_ms']:g} ms"
+            + (
+                f"; each row the median of {pc['rounds']} rounds, the targets interleaved "
+                "at each level (every round's p99 below the table)"
+                if pc.get("rounds", 1) > 1
+                else ""
+            )
         )
         out.append("")
         out.append(
@@ -897,7 +937,7 @@ def markdown(results: dict) -> str:
                 out.append(f"| {name} | n/a ({t['n/a']}) |||||||||||||| |")
                 continue
             for r in t["curve"]:
-                tps = (r["raw"] or {}).get("tokens_per_s")
+                tps = r.get("tokens_per_s", (r["raw"] or {}).get("tokens_per_s"))
                 out.append(
                     f"| {name} | {r['streams']:,} | {_f(r['completed'])} | {_f(tps)} "
                     f"| {_f(r['gap_abs_err_p50_ms'], '{:.2f}')} "
@@ -911,6 +951,12 @@ def markdown(results: dict) -> str:
                     f"| {_f(r['noise_cores'], '{:.2f}')} | {r['errors']} |"
                 )
         out.append("")
+        if pc.get("rounds", 1) > 1:
+            for name, t in pc["targets"].items():
+                for r in t.get("curve", []):
+                    rounds = ", ".join(_f(p, "{:.2f}") for p in r.get("p99_per_round_ms", []))
+                    out.append(f"- {name}, {r['streams']:,} streams: p99 by round {rounds} ms")
+            out.append("")
         for name, t in pc["targets"].items():
             if "curve" in t:
                 b, blips = break_point(t["curve"])
@@ -1064,6 +1110,13 @@ def parse(argv: list[str]) -> argparse.Namespace:
     r.add_argument("--only", default=",".join(SECTIONS), help=f"comma list of {SECTIONS}")
     r.add_argument("--pacing-levels", default=None, help="comma list of concurrent streams")
     r.add_argument("--pacing-duration", type=float, default=None)
+    r.add_argument(
+        "--pacing-rounds",
+        type=int,
+        default=None,
+        help="repeat the pacing sweep R times, the targets interleaved at each level; "
+        "each level reports the median of its rounds",
+    )
     r.add_argument("--hold", type=int, default=None, help="stalled streams for memory")
     r.add_argument("--no-product", action="store_true", help="ceiling only")
     r.add_argument(
@@ -1102,8 +1155,9 @@ def parse(argv: list[str]) -> argparse.Namespace:
         defaults = dict(
             duration=1.0,
             runs=1,
-            pacing_levels="1,20",
+            pacing_levels="20",
             pacing_duration=0.5,
+            pacing_rounds=2,  # so CI runs the interleaved rounds too
             hold=200,
             startup_reps=1,
             warmup=0.2,
@@ -1117,6 +1171,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
             runs=1,
             pacing_levels="1,100,500,1000,2000",
             pacing_duration=3.0,
+            pacing_rounds=1,
             hold=5000,
             startup_reps=1,
             warmup=0.3,
@@ -1129,6 +1184,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
             runs=5,
             pacing_levels="1,100,500,1000,2000",
             pacing_duration=6.0,
+            pacing_rounds=1,
             hold=5000,
             startup_reps=3,
             warmup=0.5,

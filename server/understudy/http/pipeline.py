@@ -6,6 +6,7 @@ Everything here is shared; only the ``ApiModule`` passed in knows the wire forma
 
 import asyncio
 from collections.abc import Mapping
+from functools import partial
 from typing import Any
 
 import orjson
@@ -22,7 +23,8 @@ from understudy.http.headers import RawHeaders
 from understudy.http.kept import Kept
 from understudy.http.responses import error_response
 from understudy.plan import ReplyPlan, build_plan
-from understudy.providers import ApiModule
+from understudy.providers import ApiModule, Stored
+from understudy.record.journal import Call
 from understudy.scenarios.catalog import Selection
 from understudy.settings import Settings
 from understudy.state import ServerState
@@ -92,19 +94,12 @@ async def handle(api: ApiModule, request: Request, state: ServerState) -> Any:
         state.stream_opened(api.name)
         stream = api.render_stream(plan)
         await kept.keep(stream.stored)
-
-        def closed(outcome: StreamOutcome) -> None:
-            kept.stream_closed(stream.stored, outcome)
-            state.record(call, 200, outcome)
-            if slot is not None:
-                _release(slot, plan, outcome, outcome.finished_at)
-
         return StreamResponse(
             stream.frames(),
             headers=[*SSE_HEADERS, id_header],
             timing=plan.timing,
             started_at=started_at,
-            on_close=closed,
+            on_close=partial(_stream_closed, kept, stream.stored, state, call, slot, plan),
             script=None if faults is None else faults.script(stream),
             timeline_events=settings.timeline_events if state.journal.size else 0,
         )
@@ -137,6 +132,24 @@ async def handle(api: ApiModule, request: Request, state: ServerState) -> Any:
     response = Response(body, media_type="application/json", headers=headers)
     state.record(call, 200)
     return response
+
+
+def _stream_closed(
+    kept: Kept,
+    stored: Stored | None,
+    state: ServerState,
+    call: Call,
+    slot: Slot | None,
+    plan: ReplyPlan,
+    outcome: StreamOutcome,
+) -> None:
+    """What a stream leaves behind when it ends: its stored reply, its journal entry, its
+    engine slot. A partial rather than a closure: a closure would give every request's
+    frame a cell per variable it captures, streaming or not."""
+    kept.stream_closed(stored, outcome)
+    state.record(call, 200, outcome)
+    if slot is not None:
+        _release(slot, plan, outcome, outcome.finished_at)
 
 
 async def _admit(engine: Engine, plan: ReplyPlan, arrived_at: float) -> Slot:

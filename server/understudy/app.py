@@ -289,7 +289,6 @@ class UnderstudyApp(Starlette):
         self.settings = settings
 
     async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
-        scope[RAW_SEND] = send
         if scope["type"] != "http":
             await super().__call__(scope, receive, send)
             return
@@ -297,11 +296,18 @@ class UnderstudyApp(Starlette):
         if refused is not None:
             await refused(scope, receive, send)
             return
-        if scope["method"] == "POST" and scope["path"] in self.model_paths:
-            scope["app"] = self
-            await self.model_endpoints(scope, receive, send)
-            return
-        await super().__call__(scope, receive, send)
+        # uvicorn's send is a method of the object that holds the scope: keeping it in the
+        # scope makes a reference cycle, so it is taken out again when the request ends,
+        # and the request's objects are freed at once instead of by the garbage collector.
+        scope[RAW_SEND] = send
+        try:
+            if scope["method"] == "POST" and scope["path"] in self.model_paths:
+                scope["app"] = self
+                await self.model_endpoints(scope, receive, send)
+            else:
+                await super().__call__(scope, receive, send)
+        finally:
+            del scope[RAW_SEND]
 
 
 def address(host: str, port: int) -> str:

@@ -5,6 +5,7 @@ in a temporary folder) and stops it; requests alternate between the two processe
 the official SDK.
 """
 
+import concurrent.futures
 import json
 import os
 import signal
@@ -185,6 +186,31 @@ def test_the_journal_read_from_either_holds_every_entry_in_order(
         assert len({entry["instance_id"] for entry in entries}) == 2
         detail = server.admin("GET", f"journal/{entries[0]['id']}").json()
         assert detail["request_id"] == entries[0]["request_id"]
+
+
+def test_the_journal_holds_a_request_as_soon_as_it_is_answered(
+    tmp_path: Path, redis: Redis
+) -> None:
+    """Entries go to Redis in batches after the answer. Here Redis holds every write
+    (``CLIENT PAUSE … WRITE``) from before the answer until after the client reads the
+    journal, which Redis still serves: the read waits for the entry, as in memory."""
+    import redis as redis_client
+
+    scenarios = tmp_path / "scenarios"
+    scenarios.mkdir()
+    (scenarios / "slow.yaml").write_text(
+        "name: slow\ndefault: true\nreply:\n  content: late\n  delivery: {ttft_ms: 300}\n"
+    )
+    control = redis_client.Redis.from_url(redis.url)
+    with serve(tmp_path, "--scenarios", str(scenarios), "--state", redis.url) as server:
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            reply = pool.submit(ask, server, "hi")
+            time.sleep(0.1)  # the request is in, its counter taken; now hold the writes
+            control.execute_command("CLIENT", "PAUSE", 350, "WRITE")
+            assert reply.result() == "late"
+            answered = server.admin("GET", "journal").json()["entries"]
+        assert [entry["scenario"] for entry in answered] == ["slow"]
+    control.close()
 
 
 def test_a_namespace_reset_on_one_clears_both(pair: tuple[Server, Server]) -> None:

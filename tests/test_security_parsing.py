@@ -16,8 +16,10 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
+from tests.conftest import run_server
 from tests.responsive import HealthProbe
 from understudy.pytest_plugin import free_port
+from understudy.settings import Settings
 
 FALLBACK = "name: fallback\ndefault: true\nreply: {content: fallback}\n"
 SUNNY = "name: sunny\nmatch: {last_user_message: weather}\nreply: {content: '{text}'}\n"
@@ -269,6 +271,26 @@ def test_a_watched_folder_deleted_and_made_again_is_watched_again(
     (folder / "s1.yaml").write_text(SUNNY.replace("{text}", "sunny again"))
     eventually(lambda: ask(base_url) == "sunny again", "a later edit to be served")
     assert health(base_url)["status"] == "ok"
+
+
+def test_a_watched_folder_moved_away_with_its_parent_is_noticed(tmp_path: Path) -> None:
+    """Moving the folder's parent reports no event on the folder itself: the watcher
+    still notices within about a second that it watches nothing, and recovers."""
+    parent = tmp_path / "project"
+    folder = parent / "scenarios"
+    folder.mkdir(parents=True)
+    (folder / "s0.yaml").write_text(FALLBACK)
+    with run_server(Settings(scenarios=[str(folder)])) as base_url:
+        assert health(base_url)["reload"]["state"] == "watching"
+        parent.rename(tmp_path / "moved")
+        eventually(lambda: health(base_url)["reload"]["state"] == "failed", "the watcher to fail")
+        assert ask(base_url) == "fallback"
+
+        (tmp_path / "moved").rename(parent)
+        (folder / "s0.yaml").write_text(FALLBACK.replace("{content: fallback}", "{content: back}"))
+        eventually(lambda: ask(base_url) == "back", "the folder to be loaded again")
+        eventually(lambda: health(base_url)["reload"]["state"] == "watching", "watching again")
+        assert health(base_url)["status"] == "ok"
 
 
 def test_health_says_when_reload_is_off(serve: Callable[..., str]) -> None:

@@ -97,6 +97,9 @@ async def settled(paths: list[str], loaded: dict[Path, int]) -> None:
 
 ReloadState = Literal["watching", "off", "failed"]
 
+GONE_CHECK_MS = 1000
+"""How often the watcher checks, with no change reported, that its folders still exist."""
+
 RETRY_SECONDS = (1.0, 30.0)
 """The first and the longest wait before restarting a watcher that failed."""
 
@@ -171,15 +174,24 @@ class Watcher:
         while not stop.is_set():
             self.state = "watching"
             try:
-                async for _changes in awatch(
-                    *folders, watch_filter=relevant, stop_event=stop, step=50
+                async for changes in awatch(
+                    *folders,
+                    watch_filter=relevant,
+                    stop_event=stop,
+                    step=50,
+                    rust_timeout=GONE_CHECK_MS,
+                    yield_on_timeout=True,
                 ):
-                    await settled(paths, loaded)
-                    if await self.reload():
-                        loaded = await asyncio.to_thread(file_sizes, paths)
-                    pause = RETRY_SECONDS[0]
+                    if changes:
+                        await settled(paths, loaded)
+                        if await self.reload():
+                            loaded = await asyncio.to_thread(file_sizes, paths)
+                        pause = RETRY_SECONDS[0]
+                    # Checked on every change and every GONE_CHECK_MS: the folder's own
+                    # removal is not always reported, and a new folder of that name would
+                    # never raise an event.
                     gone = [folder for folder in folders if not folder.is_dir()]
-                    if gone:  # a new folder of that name would never raise an event
+                    if gone:
                         raise FileNotFoundError(f"the watched folder {gone[0]} is gone")
             except Exception as exc:
                 logger.error(

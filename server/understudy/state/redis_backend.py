@@ -23,6 +23,7 @@ counted; a supervisor reconnects, loads the runtime scenarios again and resumes.
 """
 
 import asyncio
+import collections
 import contextlib
 import logging
 import time
@@ -184,6 +185,9 @@ class RedisBackend:
         self.lost_at: float | None = None
         self.dropped = 0
         self._queue: asyncio.Queue[Call] = asyncio.Queue(settings.state_queue)
+        self._queued = 0  # entries put on the queue, ever
+        self._settled = 0  # of those, written or dropped
+        self._settling: collections.deque[tuple[int, asyncio.Future[None]]] = collections.deque()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._held = Held(0, 0, 0, 0)
         self._scripts = {
@@ -288,6 +292,7 @@ class RedisBackend:
     async def held(self) -> Held:
         """What the shared journal and kept replies hold, read at each scrape (one round
         trip); while Redis is lost, what was last read."""
+        await self._caught_up()
         pipe = self.redis.pipeline(transaction=False)
         pipe.xlen(JOURNAL)
         pipe.get(JOURNAL_BYTES)
@@ -423,6 +428,29 @@ class RedisBackend:
             self._queue.put_nowait(call)
         except asyncio.QueueFull:
             self.dropped += 1
+        else:
+            self._queued += 1
+
+    async def _caught_up(self) -> None:
+        """Wait (at most the call timeout) until every entry this process queued before
+        now is written or dropped: a client that reads the journal after its request was
+        answered finds the request there, as it would in memory."""
+        target = self._queued
+        if self._settled >= target:
+            return
+        waiter = asyncio.get_running_loop().create_future()
+        self._settling.append((target, waiter))
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(self.timeout):
+                await waiter
+
+    def _settle(self, count: int) -> None:
+        self._settled += count
+        settling = self._settling
+        while settling and settling[0][0] <= self._settled:
+            waiter = settling.popleft()[1]
+            if not waiter.done():
+                waiter.set_result(None)
 
     async def _write_journal(self) -> None:
         """Write queued entries in batches, one round trip each, in completion order."""
@@ -431,19 +459,25 @@ class RedisBackend:
             batch = [await self._queue.get()]
             while len(batch) < BATCH and not self._queue.empty():
                 batch.append(self._queue.get_nowait())
-            if not self.up:
-                self.dropped += len(batch)
-                continue
-            pipe = self.redis.pipeline(transaction=False)
-            for call in batch:
-                entry = orjson.dumps(call.detail())
-                args = [self.journal_size, self.journal_bytes, space(call.namespace)]
-                keys = [JOURNAL, JOURNAL_BYTES, JOURNAL_IDS]
-                await append(keys=keys, args=[*args, call.size, entry], client=pipe)
             try:
-                await self._call(pipe.execute())
-            except StateUnavailable:
-                self.dropped += len(batch)
+                await self._write_batch(append, batch)
+            finally:
+                self._settle(len(batch))
+
+    async def _write_batch(self, append: Any, batch: list[Call]) -> None:
+        if not self.up:
+            self.dropped += len(batch)
+            return
+        pipe = self.redis.pipeline(transaction=False)
+        for call in batch:
+            entry = orjson.dumps(call.detail())
+            args = [self.journal_size, self.journal_bytes, space(call.namespace)]
+            keys = [JOURNAL, JOURNAL_BYTES, JOURNAL_IDS]
+            await append(keys=keys, args=[*args, call.size, entry], client=pipe)
+        try:
+            await self._call(pipe.execute())
+        except StateUnavailable:
+            self.dropped += len(batch)
 
     def _entry(self, fields: Mapping[bytes, bytes]) -> dict[str, Any]:
         entry = orjson.loads(fields[b"data"])
@@ -466,6 +500,7 @@ class RedisBackend:
     ) -> list[Any]:
         if not self.journal_size:
             return []
+        await self._caught_up()
         wanted = {"scenario": scenario, "api": api, "namespace": namespace}
         wanted = {key: value for key, value in wanted.items() if value is not None}
         selected = []
@@ -478,9 +513,11 @@ class RedisBackend:
         return selected
 
     async def entry(self, call_id: int) -> dict[str, Any] | None:
+        await self._caught_up()
         return next((e for e in await self._all_entries() if e["id"] == call_id), None)
 
     async def clear_journal(self, namespace: str | None) -> int:
+        await self._caught_up()
         which = ALL if namespace is None else space(namespace)
         clear = self._scripts["clear_journal"]
         removed = await self._call(clear(keys=[JOURNAL, JOURNAL_BYTES], args=[which]))
@@ -575,6 +612,7 @@ class RedisBackend:
     # --- namespaces ------------------------------------------------------------------
 
     async def forget(self, namespace: str | None) -> tuple[list[str], int]:
+        await self._caught_up()
         which = ALL if namespace is None else space(namespace)
         script = self._scripts["forget"]
         keys = [JOURNAL, JOURNAL_BYTES, CHANGED, *KEPT_INDEX]

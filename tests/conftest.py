@@ -156,14 +156,21 @@ def serve_process(*args: str) -> Iterator[str]:
     """``python -m understudy serve --port P ARGS`` as a user starts it; yield its URL once
     ``GET /health`` answers, and stop it with SIGTERM afterwards. It keeps its state
     where the session's servers do (``UNDERSTUDY_TEST_STATE``)."""
-    with STATE.lease() as state:
-        state_args = ("--state", state) if state else ()
-        with _serve_process(*state_args, *args) as url:
-            yield url
+    with server_process(*args) as (url, _):
+        yield url
 
 
 @contextmanager
-def _serve_process(*args: str) -> Iterator[str]:
+def server_process(*args: str) -> Iterator[tuple[str, subprocess.Popen]]:
+    """``serve_process``, with the process too (to signal it)."""
+    with STATE.lease() as state:
+        state_args = ("--state", state) if state else ()
+        with _serve_process(*state_args, *args) as started:
+            yield started
+
+
+@contextmanager
+def _serve_process(*args: str) -> Iterator[tuple[str, subprocess.Popen]]:
     from understudy.testing import UnderstudyServer, free_port
 
     port = free_port()
@@ -187,8 +194,9 @@ def _serve_process(*args: str) -> Iterator[str]:
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.05)
-        yield url
+        yield url, process
     finally:
+        process.send_signal(signal.SIGCONT)  # a test may have left it stopped
         process.send_signal(signal.SIGTERM)
         try:
             process.wait(timeout=15)

@@ -6,14 +6,18 @@ mid-stream. Every case over a real socket, against a real server.
 
 import asyncio
 import re
+import signal
 import socket
 import time
+from itertools import pairwise
+from pathlib import Path
 
 import httpx
 import openai
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.conftest import ServerFactory, wait_for
+from tests.conftest import ServerFactory, server_process, wait_for
 
 WORDS = 40
 
@@ -57,9 +61,11 @@ def test_many_streams_due_in_the_same_millisecond_each_get_their_own_tokens(
     assert wait_for(lambda: in_flight(base_url) == 0, timeout=10)
 
 
-def request_head(base_url: str) -> tuple[socket.socket, bytes]:
+def request_head(base_url: str, model: str = "m") -> tuple[socket.socket, bytes]:
     port = int(base_url.rsplit(":", 1)[1])
-    body = b'{"model":"m","messages":[{"role":"user","content":"hi"}],"stream":true}'
+    body = b'{"model":"%s","messages":[{"role":"user","content":"hi"}],"stream":true}' % (
+        model.encode()
+    )
     head = (
         b"POST /v1/chat/completions HTTP/1.1\r\nhost: 127.0.0.1\r\n"
         b"content-type: application/json\r\ncontent-length: %d\r\n\r\n" % len(body)
@@ -194,3 +200,64 @@ def test_a_renderer_failing_mid_stream_cuts_its_own_stream_only() -> None:
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+def chunks(raw: bytes) -> list[bytes]:
+    """The chunks of a chunked HTTP/1.1 response body: one per write of the server's."""
+    rest = raw.split(b"\r\n\r\n", 1)[1]
+    found = []
+    while rest:
+        size, rest = rest.split(b"\r\n", 1)
+        if not int(size, 16):
+            break
+        found.append(rest[: int(size, 16)])
+        rest = rest[int(size, 16) + 2 :]
+    return found
+
+
+@pytest.mark.parametrize("model", ["plain", "scripted"])
+def test_a_stream_that_fell_behind_catches_up_without_sending_tokens_together(
+    tmp_path: Path, model: str
+) -> None:
+    """The server process is stopped for 150 ms (SIGSTOP, as a busy machine or a long
+    garbage collection stops it) in the middle of a stream paced at 20 ms: the token due
+    then goes out late, and the stream catches up by shortening the gaps after it to no
+    less than 90% of the ITL. It does not write the seven tokens that fell due meanwhile
+    at once, which a client would see as gaps of zero. ``scripted`` takes the fault
+    script's writer (a 1 ms scripted wait), ``plain`` the shared timer's."""
+    content = " ".join(f"w{n}" for n in range(WORDS))
+    delivery = "{ttft_ms: 20, itl_ms: 20, waits: [{after_events: 1, ms: 1}]}"
+    (tmp_path / "s.yaml").write_text(
+        f"name: plain\nmatch: {{model: plain}}\n"
+        f"reply: {{content: '{content}', delivery: {{ttft_ms: 20, itl_ms: 20}}}}\n---\n"
+        f"name: scripted\nmatch: {{model: scripted}}\n"
+        f"reply: {{content: '{content}', delivery: {delivery}}}\n"
+    )
+    with server_process("--scenarios", str(tmp_path), "--no-reload") as (url, process):
+        sock, request = request_head(url, model)
+        with sock:
+            sock.sendall(request)
+            sock.settimeout(20)
+            raw = b""
+            while b'w10"' not in raw:
+                raw += sock.recv(65536)
+            process.send_signal(signal.SIGSTOP)
+            time.sleep(0.15)
+            process.send_signal(signal.SIGCONT)
+            raw += read_all(sock)
+        [entry] = httpx.get(f"{url}/_understudy/journal", params={"scenario": model}).json()[
+            "entries"
+        ]
+        timeline = httpx.get(f"{url}/_understudy/journal/{entry['id']}").json()["timeline"]
+
+    per_write = [len(re.findall(rb'"content":" ?w\d+"', chunk)) for chunk in chunks(raw)]
+    assert sum(per_write) == WORDS
+    assert max(per_write) == 1
+    # Events: the role chunk (sent with the first token), the tokens, the finish chunk
+    # and [DONE]; the server's own clock says when each went out and was due.
+    sent = timeline["sent_ms"][1 : WORDS + 1]
+    late = [at - due for at, due in zip(sent, timeline["due_ms"][1 : WORDS + 1], strict=True)]
+    assert max(late) >= 100  # the stop did hold the stream up
+    gaps = [later - earlier for earlier, later in pairwise(sent)]
+    assert min(gaps) >= 20 * 0.9 - 1.5  # the timer's millisecond
+    assert late[-1] <= max(late) - 30  # caught up 2 ms a token for ~28 tokens

@@ -18,6 +18,7 @@ from collections.abc import Callable, Coroutine, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from understudy.stream.frames import Frame
+from understudy.stream.pacing import SHORTEST_GAP
 from understudy.stream.ticker import Ticker
 
 if TYPE_CHECKING:
@@ -117,11 +118,18 @@ class PacedFrames:
             for data, paced in self._frames:
                 if paced:
                     due = self._due
-                    self._due += next(self._delays)
-                    if self._due > loop.time():
+                    delay = next(self._delays)
+                    self._due += delay
+                    # Behind schedule (a stalled loop, a slow reader), catch up by
+                    # shortening gaps, never by sending tokens together.
+                    now = loop.time()
+                    at = now + delay * SHORTEST_GAP
+                    if at < self._due:
+                        at = self._due
+                    if at > now:
                         self._pending = data
                         if self._put(batch, due, last=False):
-                            self._at(self._due, self._fire)
+                            self._at(at, self._fire)
                         return
                     if outcome.first_token_at is None:
                         outcome.first_token_at = loop.time()

@@ -3,9 +3,13 @@
 A ``Timing`` turns a delivery's ``ttft_ms``, ``itl_ms`` (or ``tokens_per_second``) and
 jitter into the delay before each token event, reproducible from the seed: the same
 seed gives the same schedule. The writer adds each delay to an absolute deadline (never
-to "now"), so timer lateness does not accumulate as drift. Scripted ``waits`` (a pause
-before event N) are carried here and played by the fault script (``understudy.faults``),
-which shifts the deadlines by the pause so later gaps keep their length.
+to "now"), so timer lateness does not accumulate as drift. A token is never sent before
+its deadline; one sent late (the event loop stalled, the machine was busy) is caught up by
+shortening the gaps after it to no less than ``SHORTEST_GAP`` of their length, never by
+sending tokens together, which a client would see as a gap of zero. Scripted ``waits`` (a
+pause before event N) are carried here and played by the fault script
+(``understudy.faults``), which shifts the deadlines by the pause so later gaps keep their
+length.
 
 ``time_scale`` multiplies every delay; 0 makes every reply instant.
 """
@@ -18,6 +22,9 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from understudy.scenarios.schema import Delivery
+
+SHORTEST_GAP = 0.9
+"""A late stream catches up with its schedule by at most a tenth of each gap."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,8 +1,9 @@
 """The paced SSE writer: a lean ASGI response for model streams.
 
 Frames arrive already encoded (``bytes``) from an API renderer. The writer sends one
-ASGI message per frame, waits for each token frame's absolute deadline, notices client
-disconnects, and reports what it delivered as a ``StreamOutcome``. It deliberately
+ASGI message per frame, waits for each token frame's absolute deadline (a late stream
+catches up by shortening gaps, see ``pacing``), notices client disconnects, and reports
+what it delivered as a ``StreamOutcome``. It deliberately
 avoids a task group or timeout scope per event: that per-event machinery is what makes
 generic SSE responses several times slower (see README, design notes).
 """
@@ -19,7 +20,7 @@ from typing import Any
 from understudy.stream.actions import Pause, Script, Send
 from understudy.stream.frames import Frame, Headers
 from understudy.stream.paced import PacedFrames
-from understudy.stream.pacing import Timing
+from understudy.stream.pacing import SHORTEST_GAP, Timing
 from understudy.stream.ticker import ticker
 from understudy.stream.timeline import Timeline
 
@@ -237,9 +238,14 @@ class StreamResponse:
             if isinstance(action, Send):
                 if action.paced:
                     if not instant:
-                        due += next(delays)
-                        if due > loop.time():
-                            await at(due)
+                        delay = next(delays)
+                        due += delay
+                        now = loop.time()
+                        wake = now + delay * SHORTEST_GAP
+                        if wake < due:
+                            wake = due
+                        if wake > now:
+                            await at(wake)
                     if outcome.first_token_at is None:
                         outcome.first_token_at = loop.time()
                 for index, part in enumerate(action.writes):

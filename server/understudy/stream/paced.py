@@ -18,7 +18,7 @@ from collections.abc import Callable, Coroutine, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from understudy.stream.frames import Frame
-from understudy.stream.pacing import SHORTEST_GAP
+from understudy.stream.pacing import SHORTEST_GAP, TIMED_DELAY
 from understudy.stream.ticker import Ticker
 
 if TYPE_CHECKING:
@@ -120,13 +120,12 @@ class PacedFrames:
                     due = self._due
                     delay = next(self._delays)
                     self._due += delay
-                    # Behind schedule (a stalled loop, a slow reader), catch up by
-                    # shortening gaps, never by sending tokens together.
                     now = loop.time()
-                    at = now + delay * SHORTEST_GAP
-                    if at < self._due:
-                        at = self._due
-                    if at > now:
+                    if self._due > now or delay > TIMED_DELAY:
+                        # Behind schedule, catch up by shortening gaps (``pacing``).
+                        at = now + delay * SHORTEST_GAP
+                        if at < self._due:
+                            at = self._due
                         self._pending = data
                         if self._put(batch, due, last=False):
                             self._at(at, self._fire)

@@ -25,6 +25,9 @@ if TYPE_CHECKING:
 
 SHORTEST_GAP = 0.9
 """A late stream catches up with its schedule by at most a tenth of each gap."""
+TIMED_DELAY = 0.001 / SHORTEST_GAP
+"""Overdue tokens whose shortened gap would be below the shared timer's millisecond go
+out together, as they always did: there is no shorter gap to wait."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,6 +11,10 @@ Request knobs (all optional):
 * ``x-bench-ttft-ms`` / ``x-bench-itl-ms``: pacing. Each event waits for its ABSOLUTE
   deadline (``deadline += itl; sleep(deadline - now)``), so timer lateness never
   accumulates as drift. ``[DONE]`` follows the last token immediately.
+* ``x-bench-catch-up: 1`` (``raw`` only): a late event is followed by gaps of no less than
+  90% of the ITL until the stream is back on its deadlines, as the product paces, instead
+  of sending every overdue event at once. For comparing the pacing rule apart from the
+  implementation; the capacity figures use the plain absolute deadlines.
 
 Implementations (``--impl``), to show what each layer costs:
 
@@ -63,10 +67,11 @@ BODY_DONE = {"type": "http.response.body", "body": DONE_EVENT, "more_body": True
 BODY_END = {"type": "http.response.body", "body": b"", "more_body": False}
 
 
-def parse_knobs(headers: list[tuple[bytes, bytes]], body: bytes) -> tuple[int, float, float]:
-    """(events, ttft seconds, itl seconds) from the request."""
+def parse_knobs(headers: list[tuple[bytes, bytes]], body: bytes) -> tuple[int, float, float, float]:
+    """(events, ttft seconds, itl seconds, shortest gap after a late event as a fraction
+    of itl) from the request."""
     n = None
-    ttft = itl = 0.0
+    ttft = itl = shortest = 0.0
     for name, value in headers:
         if name.startswith(b"x-bench-"):
             if name == b"x-bench-events":
@@ -75,6 +80,8 @@ def parse_knobs(headers: list[tuple[bytes, bytes]], body: bytes) -> tuple[int, f
                 ttft = float(value) / 1000.0
             elif name == b"x-bench-itl-ms":
                 itl = float(value) / 1000.0
+            elif name == b"x-bench-catch-up" and value == b"1":
+                shortest = 0.9
     if n is None:
         n = DEFAULT_EVENTS
         if body:
@@ -84,7 +91,7 @@ def parse_knobs(headers: list[tuple[bytes, bytes]], body: bytes) -> tuple[int, f
                     n = doc["max_tokens"]
             except orjson.JSONDecodeError:
                 pass
-    return max(n, 0), ttft, itl
+    return max(n, 0), ttft, itl, shortest
 
 
 async def _read_body(receive) -> bytes:
@@ -133,19 +140,21 @@ async def raw_app(scope, receive, send) -> None:
     if scope["method"] != "POST":
         await _simple(send, 405, b"method not allowed")
         return
-    n, ttft, itl = parse_knobs(scope["headers"], await _read_body(receive))
+    n, ttft, itl, shortest = parse_knobs(scope["headers"], await _read_body(receive))
     await send(START)
     if ttft == 0.0 and itl == 0.0:
         for _ in range(n):
             await send(BODY_CHUNK)
     else:
-        await _paced(receive, send, n, ttft, itl)
+        await _paced(receive, send, n, ttft, itl, shortest)
     await send(BODY_DONE)
     await send(BODY_END)
 
 
-async def _paced(receive, send, n: int, ttft: float, itl: float) -> None:
-    """Paced body; a watcher cancels it when the client goes away (stalled streams)."""
+async def _paced(receive, send, n: int, ttft: float, itl: float, shortest: float = 0.0) -> None:
+    """Paced body; a watcher cancels it when the client goes away (stalled streams).
+
+    ``shortest``: a gap after a late event is at least this fraction of ``itl``."""
     task = asyncio.current_task()
     finished = False
 
@@ -158,13 +167,24 @@ async def _paced(receive, send, n: int, ttft: float, itl: float) -> None:
     loop = asyncio.get_running_loop()
     sleep = asyncio.sleep
     deadline = loop.time() + ttft
+    floor = shortest * itl
     try:
-        for _ in range(n):
-            delay = deadline - loop.time()
-            if delay > 0:
-                await sleep(delay)
-            await send(BODY_CHUNK)
-            deadline += itl
+        if not floor:
+            for _ in range(n):
+                delay = deadline - loop.time()
+                if delay > 0:
+                    await sleep(delay)
+                await send(BODY_CHUNK)
+                deadline += itl
+        else:
+            wake = deadline
+            for _ in range(n):
+                delay = wake - loop.time()
+                if delay > 0:
+                    await sleep(delay)
+                await send(BODY_CHUNK)
+                deadline += itl
+                wake = max(deadline, loop.time() + floor)
     except asyncio.CancelledError:
         return
     finally:
@@ -197,7 +217,7 @@ def starlette_app(kind: str):
     if kind == "streaming":
 
         async def chat(request: Request):
-            n, ttft, itl = parse_knobs(request.scope["headers"], await request.body())
+            n, ttft, itl, _ = parse_knobs(request.scope["headers"], await request.body())
 
             async def gen():
                 async for item in _paced_bytes(n, ttft, itl, CHUNK_EVENT):
@@ -210,7 +230,7 @@ def starlette_app(kind: str):
         from sse_starlette.sse import EventSourceResponse
 
         async def chat(request: Request):
-            n, ttft, itl = parse_knobs(request.scope["headers"], await request.body())
+            n, ttft, itl, _ = parse_knobs(request.scope["headers"], await request.body())
 
             async def gen():
                 async for item in _paced_bytes(n, ttft, itl, CHUNK_STR):

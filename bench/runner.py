@@ -577,19 +577,15 @@ class Bench:
         targets = []
         s = ceiling_server("raw", self.srv_cpus)
         if self.start(s):
-            targets.append(
-                (
-                    "ceiling raw",
-                    s,
-                    "/v1/chat/completions",
-                    CHAT_BODY,
-                    {
-                        "x-bench-events": str(tokens),
-                        "x-bench-ttft-ms": f"{PACING_TTFT_MS:g}",
-                        "x-bench-itl-ms": f"{PACING_ITL_MS:g}",
-                    },
-                )
-            )
+            knobs = {
+                "x-bench-events": str(tokens),
+                "x-bench-ttft-ms": f"{PACING_TTFT_MS:g}",
+                "x-bench-itl-ms": f"{PACING_ITL_MS:g}",
+            }
+            targets.append(("ceiling raw", s, "/v1/chat/completions", CHAT_BODY, knobs))
+            if o.ceiling_catch_up:
+                catch_up = {**knobs, "x-bench-catch-up": "1"}
+                targets.append(("ceiling catch-up", s, "/v1/chat/completions", CHAT_BODY, catch_up))
         prod = self.product()
         if prod:
             targets.append(
@@ -1116,6 +1112,12 @@ def parse(argv: list[str]) -> argparse.Namespace:
         default=None,
         help="repeat the pacing sweep R times, the targets interleaved at each level; "
         "each level reports the median of its rounds",
+    )
+    r.add_argument(
+        "--ceiling-catch-up",
+        action="store_true",
+        help="pacing: also run the ceiling with the product's catch-up rule (gaps after a "
+        "late event no shorter than 90%% of the ITL) as 'ceiling catch-up'",
     )
     r.add_argument("--hold", type=int, default=None, help="stalled streams for memory")
     r.add_argument("--no-product", action="store_true", help="ceiling only")

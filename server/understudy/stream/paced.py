@@ -18,7 +18,7 @@ from collections.abc import Callable, Coroutine, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from understudy.stream.frames import Frame
-from understudy.stream.pacing import SHORTEST_GAP, TIMED_DELAY
+from understudy.stream.pacing import SHORTEST_GAP, TIMED_DELAY, sent_at
 from understudy.stream.ticker import Ticker
 
 if TYPE_CHECKING:
@@ -122,13 +122,12 @@ class PacedFrames:
                     self._due += delay
                     now = loop.time()
                     if self._due > now or delay > TIMED_DELAY:
-                        # Behind schedule, catch up by shortening gaps (``pacing``).
-                        at = now + delay * SHORTEST_GAP
-                        if at < self._due:
-                            at = self._due
                         self._pending = data
                         if self._put(batch, due, last=False):
-                            self._at(at, self._fire)
+                            # Behind schedule, catch up by shortening gaps (``pacing``),
+                            # measured from the write just made.
+                            at = sent_at(now) + delay * SHORTEST_GAP
+                            self._at(at if at > self._due else self._due, self._fire)
                         return
                     if outcome.first_token_at is None:
                         outcome.first_token_at = loop.time()

@@ -18,6 +18,7 @@ import random
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from itertools import chain, repeat
+from time import monotonic
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -25,9 +26,23 @@ if TYPE_CHECKING:
 
 SHORTEST_GAP = 0.9
 """A late stream catches up with its schedule by at most a tenth of each gap."""
-TIMED_DELAY = 0.001 / SHORTEST_GAP
+TIMER_RESOLUTION = 0.001
+"""The shared timer's step (``understudy.stream.ticker``), and of uvloop's clock."""
+TIMED_DELAY = TIMER_RESOLUTION / SHORTEST_GAP
 """Overdue tokens whose shortened gap would be below the shared timer's millisecond go
 out together, as they always did: there is no shorter gap to wait."""
+
+
+def sent_at(loop_time: float) -> float:
+    """When a write made now goes out, in the event loop's time, for measuring the gap
+    after it.
+
+    The loop's time is when its current iteration began (to the millisecond, on uvloop);
+    after a long iteration (a garbage collection, the machine stalling the process) the
+    clock has moved on, and a gap measured from the loop's time would come out short.
+    """
+    clock = monotonic() - TIMER_RESOLUTION
+    return clock if clock > loop_time else loop_time
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,7 +18,7 @@ from collections.abc import Callable, Coroutine, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from understudy.stream.frames import Frame
-from understudy.stream.pacing import SHORTEST_GAP, TIMED_DELAY, sent_at
+from understudy.stream.pacing import TIMED_DELAY, catch_up
 from understudy.stream.ticker import Ticker
 
 if TYPE_CHECKING:
@@ -124,10 +124,8 @@ class PacedFrames:
                     if self._due > now or delay > TIMED_DELAY:
                         self._pending = data
                         if self._put(batch, due, last=False):
-                            # Behind schedule, catch up by shortening gaps (``pacing``),
-                            # measured from the write just made.
-                            at = sent_at(now) + delay * SHORTEST_GAP
-                            self._at(at if at > self._due else self._due, self._fire)
+                            # Measured from the write just made (``pacing.catch_up``).
+                            self._at(catch_up(self._due, delay, now), self._fire)
                         return
                     if outcome.first_token_at is None:
                         outcome.first_token_at = loop.time()

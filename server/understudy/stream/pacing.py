@@ -33,16 +33,20 @@ TIMED_DELAY = TIMER_RESOLUTION / SHORTEST_GAP
 out together, as they always did: there is no shorter gap to wait."""
 
 
-def sent_at(loop_time: float) -> float:
-    """When a write made now goes out, in the event loop's time, for measuring the gap
-    after it.
+def catch_up(due: float, delay: float, loop_time: float) -> float:
+    """When to send the token after a write made now: its deadline ``due``, or, for a
+    stream behind schedule, ``SHORTEST_GAP`` of its ``delay`` after this write.
 
-    The loop's time is when its current iteration began (to the millisecond, on uvloop);
-    after a long iteration (a garbage collection, the machine stalling the process) the
-    clock has moved on, and a gap measured from the loop's time would come out short.
+    The write's time is the clock's, not the loop's: the loop's time is when its current
+    iteration began (to the millisecond, on uvloop), and after a long iteration (a garbage
+    collection, the machine stalling the process) a gap measured from it would come out
+    short. A millisecond is taken off for the timer, which fires up to one late.
     """
-    clock = monotonic() - TIMER_RESOLUTION
-    return clock if clock > loop_time else loop_time
+    sent = monotonic() - TIMER_RESOLUTION
+    if sent < loop_time:
+        sent = loop_time
+    at = sent + delay * SHORTEST_GAP
+    return at if at > due else due
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,7 +20,7 @@ from typing import Any
 from understudy.stream.actions import Pause, Script, Send
 from understudy.stream.frames import Frame, Headers
 from understudy.stream.paced import PacedFrames
-from understudy.stream.pacing import SHORTEST_GAP, TIMED_DELAY, Timing, sent_at
+from understudy.stream.pacing import TIMED_DELAY, Timing, catch_up
 from understudy.stream.ticker import ticker
 from understudy.stream.timeline import Timeline
 
@@ -242,8 +242,7 @@ class StreamResponse:
                         due += delay
                         now = loop.time()
                         if due > now or delay > TIMED_DELAY:
-                            wake = sent_at(now) + delay * SHORTEST_GAP
-                            await at(due if due > wake else wake)
+                            await at(catch_up(due, delay, now))
                     if outcome.first_token_at is None:
                         outcome.first_token_at = loop.time()
                 for index, part in enumerate(action.writes):
